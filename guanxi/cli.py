@@ -1,0 +1,264 @@
+"""The ``guanxi`` command: every administrative action, for people and for scripts (``--json``).
+
+guanxi serve [--host H] [--port P]      run the server (embedded: one process with jobs; scaled: see docs)
+guanxi demo [--serve]                   migrate and load the demo workspace (idempotent)
+guanxi migrate                          apply database migrations
+guanxi worker                           run background-job workers (scaled mode)
+guanxi workspace create --name N --owner U --password P
+guanxi apikey create --workspace W --user U
+guanxi check                            validate settings and the database connection
+guanxi compilemessages                  build the zh-Hans/English translation catalogues
+guanxi manage ARGS...                   any Django management command
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+class CommandError(Exception):
+    """A user-facing failure of a subcommand: printed (or emitted as JSON) with exit status 1."""
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guanxi.settings")
+    import django
+
+    django.setup()
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, default=str))
+    else:
+        print(text)
+
+
+def command(
+    name: str,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def deco(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+# --- translations ----------------------------------------------------------------------------------------------
+@command("compilemessages")
+def cmd_compilemessages(args: argparse.Namespace) -> int:
+    """Compile every .po under the package into .mo (pure Python, via Babel: no GNU gettext needed)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    count = 0
+    for po in sorted(PACKAGE_DIR.rglob("locale/*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as fh:
+            catalog = read_po(fh)
+        with mo.open("wb") as fh:
+            write_mo(fh, catalog, use_fuzzy=False)
+        count += 1
+    if not args.quiet:
+        print(f"compiled {count} catalogue(s)")
+    return 0
+
+
+# --- database and data -----------------------------------------------------------------------------------------
+@command("migrate")
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0 if args.json else 1)
+    emit(args, {"ok": True}, "database is up to date / 数据库已是最新")
+    return 0
+
+
+@command("check")
+def cmd_check(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+    data = {
+        "ok": True,
+        "mode": "scaled" if settings.GUANXI_SCALED else "embedded",
+        "database": connection.vendor,
+        "data_dir": str(settings.DATA_DIR),
+    }
+    emit(args, data, f"settings ok; mode {data['mode']}; database {data['database']}")
+    return 0
+
+
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    from guanxi.web.demo import DEMO_PASSWORD, DEMO_USERNAME, load_demo
+
+    call_command("migrate", interactive=False, verbosity=0)
+    result = load_demo()
+    host = args.host if args.host not in {"0.0.0.0", "::"} else "127.0.0.1"  # noqa: S104
+    url = f"http://{host}:{args.port}/"
+    data = {**result, "url": url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    emit(
+        args,
+        data,
+        "\n".join(
+            [
+                "",
+                f"  Guanxi 关系 CRM — demo workspace “{result['workspace']}” ({result['customers']} customers / 客户)",
+                f"  URL / 网址:        {url}",
+                f"  Login / 登录:      {DEMO_USERNAME}  /  {DEMO_PASSWORD}",
+                "",
+            ]
+        ),
+    )
+    if args.serve:
+        return cmd_serve(args)
+    return 0
+
+
+@command("workspace create")
+def cmd_workspace_create(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.db import transaction
+
+    from guanxi.core.errors import ValidationFailed
+    from guanxi.workspaces.models import User
+    from guanxi.workspaces.services import validate_new_user, workspace_create
+
+    try:
+        with transaction.atomic():
+            user = User.objects.filter(username=args.owner).first()
+            if user is None:
+                errors = validate_new_user(
+                    username=args.owner, password=args.password, email=args.email or ""
+                )
+                if errors:
+                    raise ValidationFailed(fields=errors)
+                user = User.objects.create_user(
+                    username=args.owner, password=args.password, email=args.email or ""
+                )
+            elif not user.check_password(args.password):
+                raise ValidationFailed(fields={"password": "does not match the existing user's password"})
+            ws, _m = workspace_create(name=args.name, owner=user)
+    except ValidationFailed as exc:
+        raise CommandError(exc) from exc
+    emit(args, {"id": ws.pk, "slug": ws.slug, "name": ws.name, "owner": user.username}, f"{ws.pk} {ws.slug}")
+    return 0
+
+
+# --- serving ---------------------------------------------------------------------------------------------------
+@command("serve")
+def cmd_serve(args: argparse.Namespace) -> int:
+    _setup_django()
+    from guanxi.serve import serve
+
+    return serve(host=args.host, port=args.port, jobs=not getattr(args, "no_jobs", False))
+
+
+@command("worker")
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("run_huey", workers=args.workers, worker_type="thread")
+    return 0
+
+
+@command("manage")
+def cmd_manage(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["guanxi manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="guanxi", description="Guanxi (关系) CRM")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("--json", action="store_true", help="print a machine-readable result")
+        return sp
+
+    def add_serve_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--host", default=os.environ.get("GUANXI_HOST", "127.0.0.1"))
+        sp.add_argument("--port", type=int, default=int(os.environ.get("GUANXI_PORT", "8000")))
+        sp.add_argument("--no-jobs", action="store_true", help="do not run background jobs in this process")
+
+    sp = add("serve", "run the web server")
+    add_serve_args(sp)
+    sp = add("demo", "load the demo workspace (and --serve)")
+    add_serve_args(sp)
+    sp.add_argument("--serve", action="store_true")
+    add("migrate", "apply database migrations")
+    add("check", "validate settings and the database connection")
+    sp = add("worker", "run background-job workers")
+    sp.add_argument("--workers", type=int, default=4)
+    sp = add("compilemessages", "compile translation catalogues")
+    sp.add_argument("--quiet", action="store_true")
+    sp = add("manage", "run a Django management command")
+    sp.add_argument("rest", nargs=argparse.REMAINDER)
+
+    ws = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="sub", required=True)
+    sp = ws.add_parser("create", help="create a workspace and its owner")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--owner", required=True, help="owner's user name (created if new)")
+    sp.add_argument("--password", required=True)
+    sp.add_argument("--email", default="")
+    sp.add_argument("--json", action="store_true")
+
+    ak = sub.add_parser("apikey", help="API keys").add_subparsers(dest="sub", required=True)
+    sp = ak.add_parser("create", help="create an API key (printed once)")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
+    sp.add_argument("--user", required=True)
+    sp.add_argument("--name", default="cli")
+    sp.add_argument(
+        "--scope", action="append", choices=["read", "write"], help="repeatable; default read+write"
+    )
+    sp.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    key = f"{args.cmd} {args.sub}" if getattr(args, "sub", None) else args.cmd
+    fn = COMMANDS.get(key)
+    if fn is None:
+        print(f"guanxi: '{key}' is not available yet", file=sys.stderr)
+        return 2
+    try:
+        return fn(args)
+    except CommandError as exc:
+        err = exc.__cause__ if exc.__cause__ is not None else exc
+        if getattr(args, "json", False):
+            payload = err.as_dict() if hasattr(err, "as_dict") else {"code": "error", "message": str(err)}
+            print(json.dumps(payload, ensure_ascii=False))
+        else:
+            print(f"guanxi: {err}", file=sys.stderr)
+            for field, msg in getattr(err, "fields", {}).items():
+                print(f"  {field}: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

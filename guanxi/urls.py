@@ -1,0 +1,13 @@
+from django.urls import include, path
+
+from guanxi.api import api
+from guanxi.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", api.urls),
+    path("accounts/", include("guanxi.accounts.urls")),
+    path("", include("guanxi.web.urls")),
+]
