@@ -1,0 +1,127 @@
+"""Tenant isolation over EVERY route the project has (issue 2, item 5).
+
+The routes are read from Django's resolver, not from a hand-picked list, so a new page or API route is covered the
+moment it exists. Each route is requested with every HTTP method by the outsider (owner of workspace B), with the
+ids of workspace A's objects filled into its path. For routes that address an object the answer must be 403/404/405
+(or a redirect away); for every route, no byte of A's data may appear in the response and no row of A may change.
+
+A route whose path parameter is not known below fails the test with a message saying where to register it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.apps import apps
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from guanxi.core.models import TenantModel
+
+from .conftest import World
+
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+# Path parameter name -> how to get the value that names one of workspace A's objects.
+# Register new parameter names here when you add a route that takes one.
+PARAMS: dict[str, Callable[[World, dict], object]] = {
+    "customer_id": lambda w, objs: objs["sam_c"].pk,
+}
+
+# Values that must never appear in what the outsider receives.
+SECRETS = ["张三丰", "李四", "王五有限公司", "13800138000", "sam@example.com", "Acme 贸易"]
+
+# Routes allowed to answer 200 to anyone (they address no tenant object); they are still checked for leaks and
+# for changes to workspace A.
+NO_OBJECT_OK = {200, 201, 204, 301, 302, 303, 400, 401, 403, 404, 405, 422, 429}
+OBJECT_OK = {301, 302, 303, 400, 401, 403, 404, 405, 422, 429}
+
+
+@dataclass
+class Route:
+    path: str  # with <name> placeholders
+    params: list[str]
+    name: str
+
+
+_CONVERTER = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>\w+)>")
+
+
+def _walk(patterns: list, prefix: str = "") -> Iterator[Route]:
+    for p in patterns:
+        route = str(p.pattern)
+        if route.startswith("^"):  # regex patterns: strip anchors; none of ours take regex groups
+            route = route.lstrip("^").rstrip("$").replace("\\", "")
+        if isinstance(p, URLResolver):
+            yield from _walk(p.url_patterns, prefix + route)
+        elif isinstance(p, URLPattern):
+            full = prefix + route
+            params = [m.group("name") for m in _CONVERTER.finditer(full)]
+            yield Route(path=full, params=params, name=p.name or full)
+
+
+def all_routes() -> list[Route]:
+    seen, out = set(), []
+    for r in _walk(get_resolver().url_patterns):
+        if r.path not in seen:
+            seen.add(r.path)
+            out.append(r)
+    return out
+
+
+def tenant_snapshot(ws) -> dict[str, list[dict]]:
+    snap = {}
+    for model in apps.get_models():
+        if issubclass(model, TenantModel):
+            snap[model._meta.label] = list(model.all_workspaces.filter(workspace=ws).order_by("pk").values())
+    from guanxi.workspaces.models import Workspace
+
+    snap["workspace"] = list(Workspace.objects.filter(pk=ws.pk).values())
+    return snap
+
+
+def test_the_route_walk_finds_the_routes_we_know():
+    paths = {r.path for r in all_routes()}
+    assert "customers/<int:customer_id>/" in paths
+    assert any(p.startswith("api/v1/") for p in paths)
+    assert len(paths) >= 10
+
+
+@pytest.mark.django_db
+def test_outsider_gets_nothing_from_any_route(world: World, customers, settings):
+    routes = all_routes()
+    unknown = sorted({p for r in routes for p in r.params if p not in PARAMS})
+    assert not unknown, f"register these path parameters in tests/test_isolation.py PARAMS: {unknown}"
+    before = tenant_snapshot(world.ws_a)
+    failures = []
+    for route in routes:
+        path = "/" + route.path
+        for name in route.params:
+            value = PARAMS[name](world, customers)
+            path = _CONVERTER.sub(
+                lambda m, n=name, v=value: str(v) if m.group("name") == n else m.group(0), path
+            )
+        for method in METHODS:
+            client: Client = world.client_for(world.oscar)
+            response = getattr(client, method)(
+                path,
+                data={} if method == "get" else None,
+                content_type="application/json" if method != "get" else None,
+            )
+            body = b"".join(response) if response.streaming else response.content
+            text = body.decode("utf-8", "replace")
+            allowed = OBJECT_OK if route.params else NO_OBJECT_OK
+            if response.status_code not in allowed:
+                failures.append(f"{method.upper()} {path} -> {response.status_code}")
+            leaked = [s for s in SECRETS if s in text]
+            if leaked:
+                failures.append(f"{method.upper()} {path} leaked {leaked}")
+            after = tenant_snapshot(world.ws_a)
+            if after != before:
+                changed = [k for k in after if after[k] != before.get(k)]
+                failures.append(f"{method.upper()} {path} changed workspace A: {changed}")
+                before = after
+    assert not failures, "\n".join(failures)
