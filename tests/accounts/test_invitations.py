@@ -176,3 +176,13 @@ def test_an_expired_invitation_is_refused(world, on_commit):
     assert r.status_code == 404 and "expired" in r.content.decode()
     assert not Membership.all_workspaces.filter(workspace=world.ws_a, user=world.oscar.user).exists()
     assert Client().get("/accounts/invite/not-a-real-token/").status_code == 404
+
+
+def test_a_former_member_comes_back_with_the_invitations_role(world, on_commit):
+    Membership.all_workspaces.filter(pk=world.rita.pk).update(is_active=False)
+    url, inv = invite(world, on_commit, role="marketing")
+    r = world.client_for(world.rita).post(url, {"action": "join"})
+    assert r.status_code == 302
+    m = Membership.all_workspaces.get(pk=world.rita.pk)
+    assert (m.is_active, m.role) == (True, "marketing")
+    assert AuditEvent.all_workspaces.filter(workspace=world.ws_a, action="membership.reactivate").count() == 1
