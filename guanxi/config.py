@@ -128,6 +128,7 @@ class Config:
     login_max_failures: int
     log_json: bool
     log_level: str
+    encryption_key: str | None = None  # for secrets at rest (guanxi.core.crypto); defaults to the secret key
 
     @property
     def scaled(self) -> bool:
@@ -149,6 +150,15 @@ def _secret_key(data_dir: Path, env: dict[str, str]) -> str:
     keyfile.write_text(key)
     keyfile.chmod(0o600)
     return key
+
+
+def _encryption_key(env: dict[str, str]) -> str | None:
+    raw = env.get("GUANXI_ENCRYPTION_KEY")
+    if raw is None or raw == "":
+        return None
+    if len(raw) < 32:
+        raise ConfigError("GUANXI_ENCRYPTION_KEY: must be at least 32 characters long (random, kept secret)")
+    return raw
 
 
 def load(env: dict[str, str] | None = None) -> Config:
@@ -195,4 +205,5 @@ def load(env: dict[str, str] | None = None) -> Config:
         ),
         log_json=_bool("GUANXI_LOG_JSON", env.get("GUANXI_LOG_JSON", "0")),
         log_level=log_level,
+        encryption_key=_encryption_key(env),
     )

@@ -23,6 +23,7 @@ except _config.ConfigError as exc:  # a clear message and a clean exit, not a tr
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = CONFIG.data_dir
 SECRET_KEY = CONFIG.secret_key
+GUANXI_ENCRYPTION_KEY = CONFIG.encryption_key  # secrets at rest (core.crypto); None: from SECRET_KEY
 DEBUG = CONFIG.debug
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 GUANXI_BASE_URL = CONFIG.base_url

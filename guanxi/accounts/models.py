@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -17,3 +18,16 @@ class OutboxMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class TotpUsage(models.Model):
+    """The last TOTP time step a user signed in (or confirmed) with, so the same code is never accepted twice.
+
+    One row per user with two-factor authentication; the secret itself lives encrypted on ``User.totp_secret``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="totp_usage"
+    )
+    last_step = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
