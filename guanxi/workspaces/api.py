@@ -162,14 +162,8 @@ def api_keys(
 def api_key_create(request: HttpRequest, payload: ApiKeyIn) -> Status:
     """A new key for the caller in this workspace. The response holds the key; it is never shown again.
 
-    A request authenticated by an API key can only create keys with no more scopes than its own.
+    Creating a key is a write: a read-only key cannot create keys (so it cannot mint a write key).
     """
-    principal = request.auth  # type: ignore[attr-defined]
-    if not set(payload.scopes) <= set(principal.scopes):
-        raise Forbidden(
-            _("An API key cannot create a key with more scopes than it has itself."),
-            code="insufficient_scope",
-        )
     key, plaintext = apikey_create(
         actor=member(request), name=payload.name, scopes=payload.scopes, expires_at=payload.expires_at
     )
