@@ -68,11 +68,6 @@ class BadRequest(AppError):
     status = 400
 
 
-class Unauthenticated(AppError):
-    code = "unauthenticated"
-    status = 401
-
-
 class RateLimitExceeded(RateLimited):
     """429 with the seconds until the window resets (sent as ``Retry-After``)."""
 
