@@ -102,3 +102,9 @@ def test_auth_errors_are_translated(world):
     assert "格式" in assert_error(r, 401, "malformed_api_key")["message"]
     r = Client().get("/api/v1/me", HTTP_ACCEPT_LANGUAGE="zh-Hans")
     assert "登录" in assert_error(r, 401, "unauthenticated")["message"]
+
+
+def test_chinese_text_is_sent_as_utf8(world, api_for, customers):
+    r = api_for(world.sam).get(f"/customers/{customers['sam_c'].pk}")
+    assert "张三丰".encode() in r.content
+    assert r["Content-Type"] == "application/json; charset=utf-8"
