@@ -1,9 +1,24 @@
-"""The HTTP API at /api/v1 (Django Ninja). Routers live in each app's api.py and are added here."""
+"""The HTTP API at /api/v1 (Django Ninja). Routers live in each app's api.py and are added here.
+
+Authentication, the error shape, pagination and rate limits: ``guanxi.core.api_support``; usage: docs/api.md.
+The OpenAPI schema is served at /api/v1/openapi.json and its snapshot kept in docs/openapi.json
+(regenerate: ``GUANXI_UPDATE_OPENAPI=1 python -m pytest tests/api/test_openapi.py``).
+"""
 
 from __future__ import annotations
 
-from ninja import NinjaAPI
+from guanxi.core.api_support import API_AUTH, GuanxiAPI
 
-api = NinjaAPI(
-    title="Guanxi API", version="1", urls_namespace="api", openapi_url="/openapi.json", docs_url="/docs"
+api = GuanxiAPI(
+    title="Guanxi API",
+    version="1",
+    description="Guanxi (关系) CRM. Authenticate with 'Authorization: Bearer <API key>'. See docs/api.md.",
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    auth=API_AUTH,
 )
+
+api.add_router("", "guanxi.workspaces.api.router")
+api.add_router("", "guanxi.customers.api.router")
+api.add_router("", "guanxi.ledger.api.router")

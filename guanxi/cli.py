@@ -5,7 +5,8 @@ guanxi demo [--serve]                   migrate and load the demo workspace (ide
 guanxi migrate                          apply database migrations
 guanxi worker                           run background-job workers (scaled mode)
 guanxi workspace create --name N --owner U --password P
-guanxi apikey create --workspace W --user U
+guanxi apikey create --workspace W --user U [--name N] [--scope read|write]...
+guanxi apikey list --workspace W --user U | guanxi apikey revoke --workspace W --user U ID
 guanxi check                            validate settings and the database connection
 guanxi compilemessages                  build the zh-Hans/English translation catalogues
 guanxi manage ARGS...                   any Django management command
@@ -14,10 +15,11 @@ guanxi manage ARGS...                   any Django management command
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,113 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- API keys --------------------------------------------------------------------------------------------------
+def _fail(err: Exception) -> CommandError:
+    exc = CommandError(err)
+    exc.__cause__ = err  # main() prints the cause (as JSON with --json)
+    return exc
+
+
+@contextlib.contextmanager
+def _cli_member(workspace: str, username: str) -> Iterator[Any]:
+    """The active membership of ``username`` in the workspace given by id or slug, with that workspace as the
+    current context for the block; a CommandError saying why when there is none."""
+    from guanxi.core.context import workspace_context
+    from guanxi.core.errors import NotFound, ValidationFailed
+    from guanxi.workspaces.models import Membership, User, Workspace
+
+    ws = Workspace.objects.filter(pk=int(workspace)).first() if workspace.isdigit() else None
+    ws = ws or Workspace.objects.filter(slug=workspace).first()
+    if ws is None:
+        raise _fail(NotFound(f"no workspace with id or slug {workspace!r}"))
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise _fail(NotFound(f"no user named {username!r}"))
+    with workspace_context(ws):
+        membership = Membership.objects.select_related("workspace", "user").filter(user=user).first()
+        if membership is None or not membership.is_active:
+            why = "is not a member of" if membership is None else "is no longer active in"
+            raise _fail(ValidationFailed(f"{username!r} {why} workspace {ws.slug!r}", fields={"user": why}))
+        yield membership
+
+
+@command("apikey create")
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    """Create an API key for a member and print it once (it cannot be shown again)."""
+    _setup_django()
+    from guanxi.core.errors import AppError
+    from guanxi.workspaces.apikeys import apikey_create
+
+    with _cli_member(args.workspace, args.user) as membership:
+        try:
+            key, plaintext = apikey_create(
+                actor=membership, name=args.name, scopes=args.scope or ["read", "write"]
+            )
+        except AppError as exc:
+            raise _fail(exc) from exc
+    data = {
+        "id": key.pk,
+        "key": plaintext,
+        "prefix": key.prefix,
+        "scopes": key.scopes,
+        "workspace": membership.workspace.slug,
+    }
+    emit(args, data, plaintext)
+    if not args.json:
+        print(
+            f"API key {key.pk} ({' + '.join(key.scopes)}) for {args.user} in {membership.workspace.slug}: "
+            "store it now, it is not shown again / 请立即保存，此密钥不会再次显示",
+            file=sys.stderr,
+        )
+    return 0
+
+
+@command("apikey list")
+def cmd_apikey_list(args: argparse.Namespace) -> int:
+    """List a member's API keys (never the keys themselves)."""
+    _setup_django()
+    from guanxi.workspaces.apikeys import apikey_list
+
+    with _cli_member(args.workspace, args.user) as membership:
+        rows = list(apikey_list(actor=membership))
+    keys = [
+        {
+            "id": k.pk,
+            "name": k.name,
+            "prefix": k.prefix,
+            "scopes": k.scopes,
+            "created_at": k.created_at.isoformat(),
+            "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+            "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        }
+        for k in rows
+    ]
+    lines = [
+        f"{k['id']}\tgx_{k['prefix']}_…\t{','.join(k['scopes'])}\t{k['name']}"
+        + ("\trevoked" if k["revoked_at"] else "")
+        for k in keys
+    ]
+    emit(args, {"keys": keys}, "\n".join(lines) or "no API keys")
+    return 0
+
+
+@command("apikey revoke")
+def cmd_apikey_revoke(args: argparse.Namespace) -> int:
+    """Revoke an API key (acting as the given member: their own key, or any key for an admin/owner)."""
+    _setup_django()
+    from guanxi.core.errors import AppError
+    from guanxi.workspaces.apikeys import apikey_revoke
+
+    with _cli_member(args.workspace, args.user) as membership:
+        try:
+            key = apikey_revoke(actor=membership, key_id=args.id)
+        except AppError as exc:
+            raise _fail(exc) from exc
+    emit(args, {"id": key.pk, "revoked_at": key.revoked_at.isoformat()}, f"revoked API key {key.pk}")
+    return 0
+
+
 # --- serving ---------------------------------------------------------------------------------------------------
 @command("serve")
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -235,6 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--scope", action="append", choices=["read", "write"], help="repeatable; default read+write"
     )
+    sp.add_argument("--json", action="store_true")
+    sp = ak.add_parser("list", help="list a member's API keys")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
+    sp.add_argument("--user", required=True)
+    sp.add_argument("--json", action="store_true")
+    sp = ak.add_parser("revoke", help="revoke an API key")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
+    sp.add_argument("--user", required=True, help="acting member: the key's owner, or an admin/owner")
+    sp.add_argument("id", type=int, help="the key's id (see apikey list)")
     sp.add_argument("--json", action="store_true")
     return p
 
