@@ -25,6 +25,7 @@ from guanxi.accounts.models import OutboxMessage
 from guanxi.accounts.services import invitation_create
 from guanxi.core.context import workspace_context
 from guanxi.core.models import TenantModel
+from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
 
@@ -39,6 +40,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "invitation_id": lambda w, objs: objs["invitation"].pk,
     "message_id": lambda w, objs: objs["outbox_message"].pk,
     "token": lambda w, objs: "not-a-valid-token",
+    "key_id": lambda w, objs: objs["sam_key"].pk,
     "uidb64": lambda w, objs: urlsafe_base64_encode(force_bytes(w.sam.user.pk)),
 }
 
@@ -101,6 +103,29 @@ def test_the_route_walk_finds_the_routes_we_know():
     assert len(paths) >= 10
 
 
+# What a write attempt sends: plausible values for the fields our forms and schemas take.
+PAYLOAD = {
+    "name": "hacked",
+    "role": "owner",
+    "email": "x@example.com",
+    "scopes": ["read", "write"],
+    "password": "Another-pass-2026",
+    "company_name": "X",
+    "username": "intruder",
+    "workspace_id": 1,
+}
+
+
+def _attempts(world: World, oscar_key: str, *, api: bool):
+    """(method, body kind, client) for every way the outsider can ask: session form/JSON, and Bearer key for the API."""
+    for method in METHODS:
+        yield method, "form", world.client_for(world.oscar)
+        if method != "get":
+            yield method, "json", world.client_for(world.oscar)
+        if api:
+            yield method, "json", Client(HTTP_AUTHORIZATION=f"Bearer {oscar_key}")
+
+
 @pytest.fixture
 def a_objects(world: World, customers) -> dict:
     """One object of every kind in workspace A that a route can name."""
@@ -109,6 +134,7 @@ def a_objects(world: World, customers) -> dict:
         objs["invitation"], _token = invitation_create(
             actor=world.olivia, role="sales", email="new@example.com"
         )
+        objs["sam_key"], _plain = apikey_create(actor=world.sam, name="k", scopes=["read"])
     objs["outbox_message"] = OutboxMessage.objects.create(
         sender="noreply@example.com",
         recipients="sam@example.com",
@@ -125,6 +151,8 @@ def test_outsider_gets_nothing_from_any_route(world: World, a_objects):
     routes = all_routes()
     unknown = sorted({p for r in routes for p in r.params if p not in PARAMS})
     assert not unknown, f"register these path parameters in tests/test_isolation.py PARAMS: {unknown}"
+    with workspace_context(world.ws_b):
+        _k, oscar_key = apikey_create(actor=world.oscar, name="outsider", scopes=["read", "write"])
     before = tenant_snapshot(world.ws_a)
     failures = []
     for route in routes:
@@ -134,24 +162,29 @@ def test_outsider_gets_nothing_from_any_route(world: World, a_objects):
             path = _CONVERTER.sub(
                 lambda m, n=name, v=value: str(v) if m.group("name") == n else m.group(0), path
             )
-        for method in METHODS:
-            client: Client = world.client_for(world.oscar)
-            response = getattr(client, method)(
-                path,
-                data={} if method == "get" else None,
-                content_type="application/json" if method != "get" else None,
-            )
+        allowed = OBJECT_OK if route.params else NO_OBJECT_OK
+        for method, kind, client in _attempts(world, oscar_key, api=route.path.startswith("api/")):
+            if kind == "json":
+                response = getattr(client, method)(path, data=PAYLOAD, content_type="application/json")
+            elif method == "get":
+                response = client.get(path)
+            else:  # a form post, as a browser would send
+                response = (
+                    getattr(client, method)(path, data=PAYLOAD)
+                    if method == "post"
+                    else getattr(client, method)(path)
+                )
             body = b"".join(response) if response.streaming else response.content
             text = body.decode("utf-8", "replace")
-            allowed = OBJECT_OK if route.params else NO_OBJECT_OK
+            where = f"{method.upper()} {path} ({kind})"
             if response.status_code not in allowed:
-                failures.append(f"{method.upper()} {path} -> {response.status_code}")
+                failures.append(f"{where} -> {response.status_code}")
             leaked = [s for s in SECRETS if s in text]
             if leaked:
-                failures.append(f"{method.upper()} {path} leaked {leaked}")
-            after = tenant_snapshot(world.ws_a)
-            if after != before:
-                changed = [k for k in after if after[k] != before.get(k)]
-                failures.append(f"{method.upper()} {path} changed workspace A: {changed}")
-                before = after
+                failures.append(f"{where} leaked {leaked}")
+        after = tenant_snapshot(world.ws_a)
+        if after != before:
+            changed = [k for k in after if after[k] != before.get(k)]
+            failures.append(f"{route.path} changed workspace A: {changed}")
+            before = after
     assert not failures, "\n".join(failures)
