@@ -204,6 +204,7 @@ def member_set_role(*, actor: Membership, member_id: int, role: str) -> Membersh
             actor=actor.user,
             action="membership.set_role",
             obj=member,
+            object_repr=str(member.user),
             before=before,
             after=snapshot(member),
         )
@@ -228,6 +229,7 @@ def member_set_team(*, actor: Membership, member_id: int, team_id: int | None) -
             actor=actor.user,
             action="membership.set_team",
             obj=member,
+            object_repr=str(member.user),
             before=before,
             after=snapshot(member),
         )
@@ -251,6 +253,7 @@ def member_set_active(*, actor: Membership, member_id: int, active: bool) -> Mem
             actor=actor.user,
             action="membership.activate" if active else "membership.deactivate",
             obj=member,
+            object_repr=str(member.user),
             before=before,
             after=snapshot(member),
         )
@@ -272,6 +275,7 @@ def member_remove(*, actor: Membership, member_id: int) -> None:
             actor=actor.user,
             action="membership.remove",
             obj=member,
+            object_repr=str(member.user),
             before=before,
         )
         Team.objects.filter(manager_id=member.user_id).update(manager=None)
