@@ -297,3 +297,11 @@ def test_role_policy_refuses_the_owner_row_and_edit_wider_than_view(world):
         with pytest.raises(ValidationFailed):
             role_policy_set(actor=olivia, role=Role.SALES, module="nope", view_scope=9, edit_scope=0)
         assert RolePolicy.objects.count() == 0
+
+
+def test_member_events_name_the_person(world):
+    with workspace_context(world.ws_a):
+        member_set_team(actor=fresh(world.olivia), member_id=world.alice.pk, team_id=world.team_east.pk)
+        event = AuditEvent.objects.get(action="membership.set_team")
+    assert event.object_repr == "alice"
+    assert event.changes == {"team": [None, world.team_east.pk]}
