@@ -139,7 +139,12 @@ def _form_context(request: HttpRequest, values: dict, errors: dict, customer: Cu
         "errors": errors,
         "customer": customer,
         "kinds": CustomerKind.choices,
-        "owners": active_member_users(),
+        # only the owners this member may give a customer to (a sales rep: themselves)
+        "owners": [
+            u
+            for u in active_member_users()
+            if permissions.can(request.membership, Module.CUSTOMERS, "edit", owner_id=u.pk)
+        ],
     }
 
 

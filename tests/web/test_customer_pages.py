@@ -138,3 +138,10 @@ def test_dashboard_query_count_is_pinned(world, customers, django_assert_max_num
     c.get("/dashboard/")
     with django_assert_max_num_queries(9):
         assert c.get("/dashboard/").status_code == 200
+
+
+def test_owner_choices_are_limited_to_what_the_member_may_assign(world):
+    sam_choices = {u.username for u in world.client_for(world.sam).get("/customers/new/").context["owners"]}
+    assert sam_choices == {"sam"}
+    mark_choices = {u.username for u in world.client_for(world.mark).get("/customers/new/").context["owners"]}
+    assert mark_choices == {"mark", "sam", "sue"}

@@ -22,3 +22,9 @@ document.addEventListener("click", (e) => {
     if (open) { const first = nav.querySelector("a"); if (first) first.focus(); }
   }
 });
+// After htmx changed the address (a search or a filter), the language switchers come back to the same view.
+document.addEventListener("htmx:pushedIntoHistory", () => {
+  document.querySelectorAll('form[action$="/i18n/setlang/"] input[name="next"]').forEach((input) => {
+    input.value = window.location.pathname + window.location.search;
+  });
+});
