@@ -45,6 +45,8 @@ class Customer(TenantModel):
             models.Index(fields=["workspace", "-created_at", "-id"], name="customer_ws_created_idx"),
             models.Index(fields=["workspace", "owner"], name="customer_ws_owner_idx"),
             models.Index(fields=["workspace", "phone"], name="customer_ws_phone_idx"),
+            # name-prefix search in the customer list (a range scan: name >= q AND name < q || U+10FFFF)
+            models.Index(fields=["workspace", "name"], name="customer_ws_name_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """The demo workspace: a small trading company with realistic Chinese customers, members and a team.
 
-Idempotent: running it again leaves an existing demo workspace as it is.
+Idempotent: running it again leaves an existing demo workspace as it is. Team set-up and a few customers go
+through the services, so the audit trail and the dashboard's recent activity have real events to show.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from django.db import transaction
 
 from guanxi.core.context import workspace_context
 from guanxi.customers.models import Customer, CustomerKind
-from guanxi.workspaces.models import Membership, Team, User, Workspace
+from guanxi.customers.services import customer_create, customer_update
+from guanxi.ledger.services import audit_record, snapshot
+from guanxi.workspaces.models import Membership, User, Workspace
 from guanxi.workspaces.permissions import Role
-from guanxi.workspaces.services import workspace_create
+from guanxi.workspaces.services import member_set_team, team_create, workspace_create
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "guanxi-demo-2026"
@@ -98,7 +101,7 @@ def load_demo(seed: int = 20261123, customers: int = DEMO_CUSTOMERS) -> dict:
     rng = random.Random(seed)
     with transaction.atomic():
         owner = _user(DEMO_USERNAME, "陈总", "demo@example.com")
-        ws, _m = workspace_create(name=DEMO_COMPANY, owner=owner, language="zh-hans")
+        ws, owner_m = workspace_create(name=DEMO_COMPANY, owner=owner, language="zh-hans")
         with workspace_context(ws):
             manager = _user("wangli", "王丽", "wangli@example.com")
             sales = [
@@ -106,11 +109,27 @@ def load_demo(seed: int = 20261123, customers: int = DEMO_CUSTOMERS) -> dict:
                 _user("liuyang", "刘洋", "liuyang@example.com"),
             ]
             agent = _user("zhaomin", "赵敏", "zhaomin@example.com")
-            team = Team.objects.create(name="华东销售组", manager=manager)
-            Membership.objects.create(user=manager, role=Role.MANAGER, team=team)
-            for s in sales:
-                Membership.objects.create(user=s, role=Role.SALES, team=team)
-            Membership.objects.create(user=agent, role=Role.SERVICE)
+            # Members join (the invitation flow's job in real life: recorded the way it records them).
+            joined = []
+            for user, role in [
+                (manager, Role.MANAGER),
+                *[(s, Role.SALES) for s in sales],
+                (agent, Role.SERVICE),
+            ]:
+                m = Membership.objects.create(user=user, role=role)
+                audit_record(
+                    workspace=ws,
+                    actor=owner,
+                    action="membership.create",
+                    obj=m,
+                    object_repr=str(user),
+                    after=snapshot(m),
+                )
+                joined.append(m)
+            # The rest goes through the services, so the dashboard's recent activity shows real events.
+            team = team_create(actor=owner_m, name="华东销售组", manager_id=manager.pk)
+            for m in joined[:3]:
+                member_set_team(actor=owner_m, member_id=m.pk, team_id=team.pk)
             owners = [owner, manager, *sales]
             rows = []
             for _ in range(customers):
@@ -141,5 +160,16 @@ def load_demo(seed: int = 20261123, customers: int = DEMO_CUSTOMERS) -> dict:
                         owner=rng.choice(owners),
                     )
                 )
-            Customer.all_workspaces.bulk_create(rows, batch_size=500)
+            # The bulk of the customers arrive at once, as an import would bring them; a few are added and edited
+            # by hand through the services, as the sales team would.
+            Customer.all_workspaces.bulk_create(rows[:-5], batch_size=500)
+            for row, actor in zip(
+                rows[-5:], [joined[1], joined[2], joined[1], joined[0], owner_m], strict=True
+            ):
+                fields = {
+                    f: getattr(row, f)
+                    for f in ("kind", "phone", "email", "province", "city", "industry", "source")
+                }
+                customer = customer_create(actor=actor, name=row.name, **fields)
+            customer_update(actor=owner_m, customer_id=customer.pk, notes="年度重点客户，季度回访。")
     return {"workspace": ws.name, "slug": ws.slug, "customers": customers, "created": True}
