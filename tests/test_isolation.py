@@ -41,6 +41,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "message_id": lambda w, objs: objs["outbox_message"].pk,
     "token": lambda w, objs: "not-a-valid-token",
     "key_id": lambda w, objs: objs["sam_key"].pk,
+    "member_id": lambda w, objs: w.sam.pk,
+    "team_id": lambda w, objs: w.team_east.pk,
     "uidb64": lambda w, objs: urlsafe_base64_encode(force_bytes(w.sam.user.pk)),
 }
 
