@@ -34,6 +34,9 @@ class Role(models.TextChoices):
 
 class Module(models.TextChoices):
     CUSTOMERS = "customers", _("Customers")
+    # View scope: whose phones, emails and addresses the member sees in full (else masked, 138****8000).
+    # Edit scope: whose sensitive fields (ID card, bank card) the member may reveal (an audited action).
+    PERSONAL_DATA = "personal_data", _("Personal data")
     SALES = "sales", _("Sales")
     MARKETING = "marketing", _("Marketing")
     SERVICE = "service", _("Service")
@@ -63,28 +66,32 @@ def _row(default: tuple[Scope, Scope], **over: tuple[Scope, Scope]) -> dict[str,
 DEFAULT_POLICY: dict[str, dict[str, tuple[Scope, Scope]]] = {
     Role.OWNER: _row((W, W)),
     Role.ADMIN: _row((W, W)),
-    Role.MANAGER: _row((W, T), settings=(W, N), audit=(T, N), automation=(W, W)),
+    Role.MANAGER: _row((W, T), settings=(W, N), audit=(T, N), automation=(W, W), personal_data=(W, T)),
     Role.SALES: _row(
         (W, N),
         customers=(W, O),
+        personal_data=(O, N),
         sales=(T, O),
         contact_center=(O, O),
         analytics=(O, N),
         settings=(N, N),
         audit=(N, N),
     ),
-    Role.MARKETING: _row((W, N), customers=(W, O), marketing=(W, W), settings=(N, N), audit=(N, N)),
+    Role.MARKETING: _row(
+        (W, N), customers=(W, O), personal_data=(N, N), marketing=(W, W), settings=(N, N), audit=(N, N)
+    ),
     Role.SERVICE: _row(
         (W, N),
         customers=(W, O),
+        personal_data=(W, N),
         service=(W, T),
         contact_center=(W, O),
         analytics=(N, N),
         settings=(N, N),
         audit=(N, N),
     ),
-    Role.ANALYST: _row((W, N), analytics=(W, W), settings=(N, N), audit=(N, N)),
-    Role.READONLY: _row((W, N), analytics=(N, N), settings=(N, N), audit=(N, N)),
+    Role.ANALYST: _row((W, N), personal_data=(N, N), analytics=(W, W), settings=(N, N), audit=(N, N)),
+    Role.READONLY: _row((W, N), personal_data=(N, N), analytics=(N, N), settings=(N, N), audit=(N, N)),
 }
 
 

@@ -1,0 +1,39 @@
+"""Customer models. Each area keeps its models in its own module; all are imported here for Django."""
+
+from guanxi.customers.models.core import (
+    AddressKind,
+    Customer,
+    CustomerAddress,
+    CustomerEmail,
+    CustomerKind,
+    CustomerPhone,
+    CustomerSource,
+    CustomerTag,
+    CustomFieldDefinition,
+    CustomFieldType,
+    Interaction,
+    InteractionDirection,
+    InteractionKind,
+    PhoneKind,
+    SavedView,
+    Tag,
+)
+
+__all__ = [
+    "AddressKind",
+    "Customer",
+    "CustomerAddress",
+    "CustomerEmail",
+    "CustomerKind",
+    "CustomerPhone",
+    "CustomerSource",
+    "CustomerTag",
+    "CustomFieldDefinition",
+    "CustomFieldType",
+    "Interaction",
+    "InteractionDirection",
+    "InteractionKind",
+    "PhoneKind",
+    "SavedView",
+    "Tag",
+]
