@@ -106,6 +106,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             cache.set("guanxi:check", "1", 5)
         except Exception as exc:  # noqa: BLE001
             raise CommandError(f"GUANXI_REDIS_URL: cannot reach Redis: {_first_line(exc)}") from None
+    if getattr(args, "jobs", False):
+        _check_jobs()
     warnings = []
     if settings.GUANXI_SCALED and not cfg.redis_url:
         warnings.append("GUANXI_REDIS_URL is not set: jobs, cache and real-time stay local to each process")
@@ -120,6 +122,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     text = f"settings ok; mode {data['mode']}; database {data['database']}; redis {'yes' if cfg.redis_url else 'no'}"
     emit(args, data, "\n".join([text, *(f"warning: {w}" for w in warnings)]))
     return 0
+
+
+def _check_jobs(timeout: float = 15.0) -> None:
+    """Enqueue a no-op job and wait for a worker to run it (scaled mode: needs `guanxi worker` running)."""
+    import secrets
+    import time
+
+    from django.core.cache import cache
+
+    from guanxi.core.tasks import ECHO_KEY, worker_echo
+
+    token = secrets.token_hex(8)
+    worker_echo(token)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cache.get(ECHO_KEY.format(token=token)) is not None:
+            return
+        time.sleep(0.2)
+    raise CommandError(f"no worker ran a test job within {timeout:.0f} s: is `guanxi worker` running?")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -258,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_args(sp)
     sp.add_argument("--serve", action="store_true")
     add("migrate", "apply database migrations")
-    add("check", "validate settings and the database connection")
+    sp = add("check", "validate settings and the database connection")
+    sp.add_argument("--jobs", action="store_true", help="also check that a worker runs jobs (scaled mode)")
     sp = add("worker", "run background-job workers")
     sp.add_argument("--workers", type=int, help="threads (default GUANXI_JOB_WORKERS)")
     sp = add("compilemessages", "compile translation catalogues")

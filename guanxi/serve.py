@@ -24,7 +24,10 @@ log = logging.getLogger("guanxi.serve")
 
 
 def _start_jobs():  # type: ignore[no-untyped-def]
+    from django.utils.module_loading import autodiscover_modules
     from huey.contrib.djhuey import HUEY
+
+    autodiscover_modules("tasks")  # register every app's jobs (and periodic jobs), as run_huey does
 
     consumer = HUEY.create_consumer(workers=settings.HUEY["consumer"]["workers"], worker_type="thread")
     consumer.start()

@@ -46,3 +46,49 @@ def sub_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(extra)
     return env
+
+
+def db_url_for_subprocess() -> str:
+    """A postgres:// URL for the database this test run uses (pytest-django's test_… database)."""
+    from urllib.parse import quote
+
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "")
+    if s["PASSWORD"]:
+        auth += ":" + quote(s["PASSWORD"])
+    host = s["HOST"] or "127.0.0.1"
+    return f"postgres://{auth}@{host}:{s['PORT'] or 5432}/{quote(s['NAME'])}"
+
+
+def wait_http(url: str, proc, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Poll until the URL answers (any status) or the process dies."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(f"server exited with {proc.returncode}:\n{out[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback test server
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def stop(proc) -> str:  # type: ignore[no-untyped-def]
+    """Terminate a server subprocess and return what it printed."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return (out or b"").decode(errors="replace")
