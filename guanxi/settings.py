@@ -142,7 +142,11 @@ if CONFIG.redis_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url]},
+            # redis-py 8 gives every socket a 5 s read timeout by default, which aborts channels-redis's blocking
+            # BZPOPMIN (brpop_timeout is 5 s too) and tears websocket consumers down: read with a longer one.
+            "CONFIG": {
+                "hosts": [{"address": CONFIG.redis_url, "socket_timeout": 30, "socket_connect_timeout": 5}]
+            },
         }
     }
     HUEY = {

@@ -145,7 +145,8 @@ def test_guanxi_check_with_a_bad_env_exits_non_zero_naming_the_variable(tmp_path
 
 
 def test_guanxi_check_with_an_unreachable_database_says_so(tmp_path):
-    dead = f"postgres://nobody@127.0.0.1:{free_port()}/nothing"
+    # pool=0: with the pool on, the answer waits for its 10 s checkout timeout
+    dead = f"postgres://nobody@127.0.0.1:{free_port()}/nothing?pool=0"
     out = subprocess.run(
         [sys.executable, "-m", "guanxi", "check"],
         cwd=ROOT,
