@@ -238,7 +238,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    call_command("run_huey", workers=args.workers or settings.CONFIG.job_workers, worker_type="thread")
+    call_command(
+        "run_huey",
+        workers=args.workers or settings.CONFIG.job_workers,
+        worker_type="thread",
+        periodic=not args.no_periodic,
+    )
     return 0
 
 
@@ -283,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--jobs", action="store_true", help="also check that a worker runs jobs (scaled mode)")
     sp = add("worker", "run background-job workers")
     sp.add_argument("--workers", type=int, help="threads (default GUANXI_JOB_WORKERS)")
+    sp.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="do not schedule periodic jobs (run exactly one worker without this flag)",
+    )
     sp = add("compilemessages", "compile translation catalogues")
     sp.add_argument("--quiet", action="store_true")
     sp = add("manage", "run a Django management command")

@@ -16,7 +16,7 @@ from huey.contrib.djhuey import HUEY
 from guanxi.core.tasks import ECHO_KEY, worker_echo
 from tests.ops.helpers import ROOT, needs_redis, sub_env
 
-pytestmark = needs_redis
+pytestmark = [needs_redis, pytest.mark.scaled]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from guanxi import config
 from guanxi.core.logging import JsonFormatter, RequestIdFilter
-from tests.ops.helpers import ROOT, free_port, sub_env
+from tests.ops.helpers import ROOT, free_port, needs_postgres, sub_env
 
 
 def test_healthz_answers_without_touching_the_database(client):
@@ -171,3 +171,16 @@ def test_guanxi_check_passes_on_a_good_embedded_env(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["mode"] == "embedded"
+
+
+@needs_postgres
+def test_the_database_is_utf8_with_a_utf8_ctype_so_trigrams_see_chinese(db):
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT pg_encoding_to_char(encoding), datctype FROM pg_database WHERE datname = current_database()"
+        )
+        encoding, ctype = cur.fetchone()
+    assert encoding == "UTF8"
+    assert ctype.lower().replace("-", "").endswith("utf8"), ctype

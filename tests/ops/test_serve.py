@@ -78,6 +78,7 @@ def test_embedded_serve_answers_http_and_websockets_and_logs_json(tmp_path):
     assert mine and mine[0]["path"] == "/healthz" and mine[0]["status"] == 200, output[-2000:]
 
 
+@pytest.mark.scaled
 @needs_postgres
 @needs_redis
 def test_scaled_serve_runs_http_under_granian_and_websockets_under_uvicorn(transactional_db):
