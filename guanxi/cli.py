@@ -1,6 +1,7 @@
 """The ``guanxi`` command: every administrative action, for people and for scripts (``--json``).
 
 guanxi serve [--host H] [--port P]      run the server (embedded: one process with jobs; scaled: see docs)
+guanxi serve-realtime [--port P]        scaled mode: the websocket routes alone, under uvicorn
 guanxi demo [--serve]                   migrate and load the demo workspace (idempotent)
 guanxi migrate                          apply database migrations
 guanxi worker                           run background-job workers (scaled mode)
@@ -90,20 +91,62 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 @command("check")
 def cmd_check(args: argparse.Namespace) -> int:
+    """Settings are validated on import (a bad value exits 2 naming the variable); then the services must answer."""
     _setup_django()
     from django.conf import settings
+    from django.core.cache import cache
     from django.db import connection
 
-    with connection.cursor() as cur:
-        cur.execute("SELECT 1")
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure: say which service and why, no traceback
+        raise CommandError(f"GUANXI_DATABASE_URL: cannot reach the database: {_first_line(exc)}") from None
+    cfg = settings.CONFIG
+    if cfg.redis_url:
+        try:
+            cache.set("guanxi:check", "1", 5)
+        except Exception as exc:  # noqa: BLE001
+            raise CommandError(f"GUANXI_REDIS_URL: cannot reach Redis: {_first_line(exc)}") from None
+    if getattr(args, "jobs", False):
+        _check_jobs()
+    warnings = []
+    if settings.GUANXI_SCALED and not cfg.redis_url:
+        warnings.append("GUANXI_REDIS_URL is not set: jobs, cache and real-time stay local to each process")
     data = {
         "ok": True,
         "mode": "scaled" if settings.GUANXI_SCALED else "embedded",
         "database": connection.vendor,
+        "redis": bool(cfg.redis_url),
         "data_dir": str(settings.DATA_DIR),
+        "warnings": warnings,
     }
-    emit(args, data, f"settings ok; mode {data['mode']}; database {data['database']}")
+    text = f"settings ok; mode {data['mode']}; database {data['database']}; redis {'yes' if cfg.redis_url else 'no'}"
+    emit(args, data, "\n".join([text, *(f"warning: {w}" for w in warnings)]))
     return 0
+
+
+def _check_jobs(timeout: float = 15.0) -> None:
+    """Enqueue a no-op job and wait for a worker to run it (scaled mode: needs `guanxi worker` running)."""
+    import secrets
+    import time
+
+    from django.core.cache import cache
+
+    from guanxi.core.tasks import ECHO_KEY, worker_echo
+
+    token = secrets.token_hex(8)
+    worker_echo(token)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cache.get(ECHO_KEY.format(token=token)) is not None:
+            return
+        time.sleep(0.2)
+    raise CommandError(f"no worker ran a test job within {timeout:.0f} s: is `guanxi worker` running?")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
 @command("demo")
@@ -279,15 +322,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
     from guanxi.serve import serve
 
-    return serve(host=args.host, port=args.port, jobs=not getattr(args, "no_jobs", False))
+    return serve(
+        host=args.host,
+        port=args.port,
+        jobs=not getattr(args, "no_jobs", False),
+        workers=getattr(args, "workers", None),
+        threads=getattr(args, "threads", None),
+        realtime_port=getattr(args, "realtime_port", None),
+    )
+
+
+@command("serve-realtime")
+def cmd_serve_realtime(args: argparse.Namespace) -> int:
+    _setup_django()
+    from guanxi.serve import serve_realtime
+
+    return serve_realtime(host=args.host, port=args.port)
 
 
 @command("worker")
 def cmd_worker(args: argparse.Namespace) -> int:
+    """Huey consumer: on Redis in scaled mode; in embedded mode on the data folder's job queue."""
     _setup_django()
+    from django.conf import settings
     from django.core.management import call_command
 
-    call_command("run_huey", workers=args.workers, worker_type="thread")
+    call_command(
+        "run_huey",
+        workers=args.workers or settings.CONFIG.job_workers,
+        worker_type="thread",
+        periodic=not args.no_periodic,
+    )
     return 0
 
 
@@ -316,13 +381,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("serve", "run the web server")
     add_serve_args(sp)
+    sp.add_argument("--workers", type=int, help="scaled mode: web processes (default GUANXI_WEB_WORKERS)")
+    sp.add_argument("--threads", type=int, help="scaled mode: threads per web process (GUANXI_WEB_THREADS)")
+    sp.add_argument(
+        "--realtime-port", type=int, help="scaled mode: also serve the websocket routes (ASGI) on this port"
+    )
+    sp = add("serve-realtime", "run the real-time (websocket) server alone (scaled mode)")
+    sp.add_argument("--host", default=os.environ.get("GUANXI_HOST", "127.0.0.1"))
+    sp.add_argument("--port", type=int, default=int(os.environ.get("GUANXI_REALTIME_PORT") or 8001))
     sp = add("demo", "load the demo workspace (and --serve)")
     add_serve_args(sp)
     sp.add_argument("--serve", action="store_true")
     add("migrate", "apply database migrations")
-    add("check", "validate settings and the database connection")
+    sp = add("check", "validate settings and the database connection")
+    sp.add_argument("--jobs", action="store_true", help="also check that a worker runs jobs (scaled mode)")
     sp = add("worker", "run background-job workers")
-    sp.add_argument("--workers", type=int, default=4)
+    sp.add_argument("--workers", type=int, help="threads (default GUANXI_JOB_WORKERS)")
+    sp.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="do not schedule periodic jobs (run exactly one worker without this flag)",
+    )
     sp = add("compilemessages", "compile translation catalogues")
     sp.add_argument("--quiet", action="store_true")
     sp = add("manage", "run a Django management command")

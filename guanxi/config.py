@@ -60,6 +60,10 @@ def parse_database_url(name: str, raw: str) -> DatabaseConfig:
         except ValueError:
             raise ConfigError(f"{name}={raw!r}: the port is not a number") from None
         opts = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if "pool" in opts:
+            opts["pool"] = "1" if _bool(f"{name} (?pool=)", opts["pool"]) else "0"
+        if "pool_max" in opts:
+            opts["pool_max"] = str(_int(f"{name} (?pool_max=)", opts["pool_max"], 1, 1000))
         return DatabaseConfig(
             engine="postgresql",
             name=db,
@@ -129,6 +133,10 @@ class Config:
     log_json: bool
     log_level: str
     encryption_key: str | None = None  # for secrets at rest (guanxi.core.crypto); defaults to the secret key
+    web_workers: int = 2  # scaled mode: granian worker processes per `guanxi serve`
+    web_threads: int = 8  # scaled mode: blocking threads per web process (and the DB pool's default size)
+    job_workers: int = 4  # threads per `guanxi worker` process
+    realtime_port: int | None = None  # scaled mode: `guanxi serve` also runs the websocket routes here
 
     @property
     def scaled(self) -> bool:
@@ -206,4 +214,12 @@ def load(env: dict[str, str] | None = None) -> Config:
         log_json=_bool("GUANXI_LOG_JSON", env.get("GUANXI_LOG_JSON", "0")),
         log_level=log_level,
         encryption_key=_encryption_key(env),
+        web_workers=_int("GUANXI_WEB_WORKERS", env.get("GUANXI_WEB_WORKERS", "2"), 1, 256),
+        web_threads=_int("GUANXI_WEB_THREADS", env.get("GUANXI_WEB_THREADS", "8"), 1, 512),
+        job_workers=_int("GUANXI_JOB_WORKERS", env.get("GUANXI_JOB_WORKERS", "4"), 1, 256),
+        realtime_port=(
+            _int("GUANXI_REALTIME_PORT", env["GUANXI_REALTIME_PORT"], 1, 65535)
+            if env.get("GUANXI_REALTIME_PORT")
+            else None
+        ),
     )

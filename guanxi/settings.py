@@ -106,22 +106,31 @@ if _db.engine == "sqlite":
         }
     }
 else:
-    _pool = _db.options.pop("pool", "1") not in {"0", "false", "no", "off"}
     _opts: dict[str, object] = dict(_db.options)
+    _pool = _opts.pop("pool", "1") == "1"  # values validated by guanxi.config
+    _pool_max = int(_opts.pop("pool_max", CONFIG.web_threads))  # one connection per web thread by default
     if _pool and not TESTING:
-        # psycopg's pool (Django 5.1+): measured necessary under load, see shared/architecture.md.
-        _opts["pool"] = {"min_size": 1, "max_size": int(_db.options.get("pool_max", 10)), "timeout": 10}
-    _opts.pop("pool_max", None)
+        # psycopg's pool (Django 5.1+): measured necessary under load, see shared/architecture.md. Tests run
+        # without it: pytest-django's per-test transactions want one plain connection per thread.
+        _opts["pool"] = {"min_size": 1, "max_size": _pool_max, "timeout": 10}
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.postgresql",
+            # Django's backend + RLS session state + UTF-8/C.UTF-8 test databases (guanxi/core/postgresql/base.py)
+            "ENGINE": "guanxi.core.postgresql",
             "NAME": _db.name,
             "USER": _db.user,
             "PASSWORD": _db.password,
             "HOST": _db.host,
             "PORT": _db.port,
             "OPTIONS": _opts,
-            "TEST": {"NAME": f"test_{_db.name}", "TEMPLATE": "template0"},
+            # pg_trgm needs a UTF-8 ctype to see Chinese: test databases are created from template0 as
+            # ENCODING UTF8 LOCALE C.UTF-8 (LOCALE is read by our backend; Django has no such TEST key).
+            "TEST": {
+                "NAME": f"test_{_db.name}",
+                "TEMPLATE": "template0",
+                "CHARSET": "UTF8",
+                "LOCALE": "C.UTF-8",
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -134,7 +143,11 @@ if CONFIG.redis_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url]},
+            # redis-py 8 gives every socket a 5 s read timeout by default, which aborts channels-redis's blocking
+            # BZPOPMIN (brpop_timeout is 5 s too) and tears websocket consumers down: read with a longer one.
+            "CONFIG": {
+                "hosts": [{"address": CONFIG.redis_url, "socket_timeout": 30, "socket_connect_timeout": 5}]
+            },
         }
     }
     HUEY = {
@@ -142,7 +155,7 @@ if CONFIG.redis_url:
         "name": "guanxi",
         "url": CONFIG.redis_url,
         "immediate": False,
-        "consumer": {"workers": 4, "worker_type": "thread"},
+        "consumer": {"workers": CONFIG.job_workers, "worker_type": "thread"},
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "guanxi"}}
