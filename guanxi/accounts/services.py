@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.accounts.models import TotpUsage
+from guanxi.core import rls
 from guanxi.core.context import workspace_context
 from guanxi.core.crypto import DecryptionError, decrypt_str, encrypt_str
 from guanxi.core.errors import Conflict, NotFound, ValidationFailed
@@ -42,9 +43,11 @@ INVITATION_DAYS = 7
 
 # --- helpers ---------------------------------------------------------------------------------------------------
 def _audit_account(*, user: User, action: str, after: dict[str, Any] | None = None) -> None:
-    """Record an account-level event in each workspace the user actively belongs to (identity: all workspaces)."""
-    for m in Membership.all_workspaces.select_related("workspace").filter(user=user, is_active=True):
-        audit_record(workspace=m.workspace, actor=user, action=action, obj=user, after=after or {})
+    """Record an account-level event in each workspace the user actively belongs to (identity: all workspaces,
+    so the reads and the audit inserts run in RLS bypass)."""
+    with rls.bypass():
+        for m in Membership.all_workspaces.select_related("workspace").filter(user=user, is_active=True):
+            audit_record(workspace=m.workspace, actor=user, action=action, obj=user, after=after or {})
 
 
 def _totp_context(user_id: int) -> str:
@@ -175,15 +178,17 @@ def user_set_language(*, user: User, language: str) -> None:
         before = snapshot(user, ["language"])
         user.language = language
         user.save(update_fields=["language"])
-        for m in Membership.all_workspaces.select_related("workspace").filter(user=user, is_active=True):
-            audit_record(
-                workspace=m.workspace,
-                actor=user,
-                action="account.language",
-                obj=user,
-                before=before,
-                after=snapshot(user, ["language"]),
-            )
+        # the user's memberships in every workspace, and an audit row in each: cross-tenant by nature
+        with rls.bypass():
+            for m in Membership.all_workspaces.select_related("workspace").filter(user=user, is_active=True):
+                audit_record(
+                    workspace=m.workspace,
+                    actor=user,
+                    action="account.language",
+                    obj=user,
+                    before=before,
+                    after=snapshot(user, ["language"]),
+                )
 
 
 # --- password reset --------------------------------------------------------------------------------------------
@@ -320,8 +325,9 @@ def invitation_by_token(token: str, *, for_update: bool = False) -> Invitation:
     revoked or already used. Looks across workspaces on purpose: the token is the only thing the visitor has."""
     qs = Invitation.all_workspaces.select_related("workspace", "team")
     if for_update:
-        qs = qs.select_for_update()
-    inv = qs.filter(token_hash=hash_token(token or "")).first()
+        qs = qs.select_for_update(of=("self",))  # lock the invitation only (team is an outer join)
+    with rls.bypass():  # the token is cross-tenant by nature: it names its workspace
+        inv = qs.filter(token_hash=hash_token(token or "")).first()
     if inv is None or inv.revoked_at or inv.accepted_at or inv.expires_at <= timezone.now():
         raise NotFound(
             _("This invitation link is not valid: it may have expired, been revoked or already been used.")

@@ -16,6 +16,7 @@ from guanxi.accounts import services
 from guanxi.accounts.selectors import invitation_list_pending
 from guanxi.accounts.tasks import absolute_url
 from guanxi.accounts.views import MODEL_BACKEND, safe_next
+from guanxi.core import rls
 from guanxi.core.errors import Conflict, NotFound, ValidationFailed
 from guanxi.core.middleware import SESSION_WORKSPACE_KEY
 from guanxi.web.decorators import member_required
@@ -119,12 +120,13 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
 def switch_workspace_view(request: HttpRequest) -> HttpResponse:
     """Make another of the user's workspaces the current one. Not an active member of it: 404."""
     raw = request.POST.get("workspace", "")
-    # Identity lookup across workspaces: which of *this user's* memberships is meant.
-    membership = (
-        Membership.all_workspaces.select_related("workspace")
-        .filter(user=request.user, workspace_id=int(raw) if raw.isdigit() else None, is_active=True)
-        .first()
-    )
+    # Identity lookup across workspaces: which of *this user's* memberships is meant (RLS bypass, same reason).
+    with rls.bypass():
+        membership = (
+            Membership.all_workspaces.select_related("workspace")
+            .filter(user=request.user, workspace_id=int(raw) if raw.isdigit() else None, is_active=True)
+            .first()
+        )
     if membership is None:
         raise NotFound()
     request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id

@@ -31,6 +31,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi.core import rls
 from guanxi.core.errors import AppError, NotFound, ValidationFailed
 from guanxi.ledger.services import audit_record, snapshot
 from guanxi.workspaces.models import ApiKey, Membership
@@ -184,7 +185,8 @@ def apikey_authenticate(raw: str) -> AuthenticatedKey:
             code="malformed_api_key",
         )
     # An identity lookup across workspaces (the key tells us the workspace), hence all_workspaces.
-    key = ApiKey.all_workspaces.select_related("workspace", "user").filter(prefix=match.group(1)).first()
+    with rls.bypass():  # the request's session may have made another workspace current
+        key = ApiKey.all_workspaces.select_related("workspace", "user").filter(prefix=match.group(1)).first()
     presented = hash_key(raw)
     if key is None or not hmac.compare_digest(presented, key.key_hash):
         raise ApiKeyError(_("The API key is not valid."))
@@ -193,9 +195,10 @@ def apikey_authenticate(raw: str) -> AuthenticatedKey:
         raise ApiKeyError(_("The API key has been revoked."), code="revoked_api_key")
     if key.expires_at is not None and key.expires_at <= now:
         raise ApiKeyError(_("The API key has expired."), code="expired_api_key")
-    membership = Membership.all_workspaces.filter(
-        workspace_id=key.workspace_id, user_id=key.user_id, is_active=True
-    ).first()
+    with rls.bypass():
+        membership = Membership.all_workspaces.filter(
+            workspace_id=key.workspace_id, user_id=key.user_id, is_active=True
+        ).first()
     if membership is None or not key.user.is_active:
         raise ApiKeyError(
             _("The API key's owner is no longer an active member of the workspace."), code="inactive_member"
@@ -203,6 +206,7 @@ def apikey_authenticate(raw: str) -> AuthenticatedKey:
     membership.workspace = key.workspace  # already loaded with the key: saves a query per request
     membership.user = key.user
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_GRANULARITY:
-        ApiKey.all_workspaces.filter(pk=key.pk).update(last_used_at=now)
+        with rls.bypass():
+            ApiKey.all_workspaces.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return AuthenticatedKey(key=key, membership=membership)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from guanxi.core import rls
 from guanxi.core.errors import NotFound
 from guanxi.ledger.models import AuditEvent
 from guanxi.workspaces import permissions
@@ -28,13 +29,17 @@ def membership_for_session(*, user: User, workspace_id: int | None) -> Membershi
     return qs.order_by("joined_at", "id").first()
 
 
-def memberships_of_user(*, user: User) -> QuerySet[Membership]:
-    """Every workspace the user belongs to, for the workspace switcher."""
-    return (
-        Membership.all_workspaces.select_related("workspace")
-        .filter(user=user, is_active=True)
-        .order_by("workspace__name")
-    )
+def memberships_of_user(*, user: User) -> list[Membership]:
+    """Every workspace the user belongs to, for the workspace switcher.
+
+    Cross-tenant by nature (the user's memberships everywhere), so it reads in RLS bypass and returns a list.
+    """
+    with rls.bypass():
+        return list(
+            Membership.all_workspaces.select_related("workspace")
+            .filter(user=user, is_active=True)
+            .order_by("workspace__name")
+        )
 
 
 def member_list() -> QuerySet[Membership]:
