@@ -433,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--user", required=True, help="acting member: the key's owner, or an admin/owner")
     sp.add_argument("id", type=int, help="the key's id (see apikey list)")
     sp.add_argument("--json", action="store_true")
+
+    from guanxi import cli_admin  # registers member/team/invite/audit commands
+
+    cli_admin.add_parsers(sub)
     return p
 
 
