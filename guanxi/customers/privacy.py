@@ -85,12 +85,14 @@ def present_customer(
     phones: Iterable[Any] = (),
     emails: Iterable[Any] = (),
     addresses: Iterable[Any] = (),
+    tags: Iterable[Any] | None = None,
     access: PersonalAccess | None = None,
 ) -> dict[str, Any]:
     """The customer as ``actor`` may see it: a plain dict, personal fields masked unless the actor may see them.
 
     ``customer`` is a ``Customer`` (with ``owner`` and ``company`` loaded if you want their names without a query);
-    ``phones``/``emails``/``addresses`` its detail rows (or empty). Sensitive fields are always masked here.
+    ``phones``/``emails``/``addresses`` its detail rows (or empty), ``tags`` its Tag rows (else the ones prefetched
+    by ``selectors.with_tags``). Sensitive fields are always masked here.
     """
     access = access or personal_access(actor)
     full = access.may_see(customer.owner_id)
@@ -101,7 +103,11 @@ def present_customer(
     def email(v: str) -> str:
         return v if full or not v else mask_email(v)
 
-    tags = getattr(customer, "_prefetched_objects_cache", {}).get("customer_tags")
+    if tags is not None:
+        tag_names = sorted(str(t) for t in tags)
+    else:  # prefetched with selectors.with_tags, else none shown
+        links = getattr(customer, "_prefetched_objects_cache", {}).get("customer_tags")
+        tag_names = sorted(ct.tag.name for ct in links) if links is not None else []
     out: dict[str, Any] = {
         "id": customer.pk,
         "kind": customer.kind,
@@ -122,7 +128,7 @@ def present_customer(
         "consent_sms": customer.consent_sms,
         "consent_email": customer.consent_email,
         "custom": dict(customer.custom or {}),
-        "tags": sorted(ct.tag.name for ct in tags) if tags is not None else [],
+        "tags": tag_names,
         "id_card": mask_sensitive(customer.id_card_last4),
         "bank_card": mask_sensitive(customer.bank_card_last4),
         "external_id": customer.external_id,

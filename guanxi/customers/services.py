@@ -991,7 +991,7 @@ def savedview_save(
         raise ValidationFailed(fields={"params": _("Give the filters as an object.")})
     parsed = customer_filter(actor, params)
     clean = dict(parsed.params)
-    if parsed.sort:
+    if params.get("sort"):
         clean["sort"] = parsed.sort
     with transaction.atomic():
         view, created = SavedView.objects.update_or_create(

@@ -96,7 +96,9 @@ def test_timeline_pages_newest_first_and_filters_by_kind(world, customers):
     c = customers["sam_c"]
     for i in range(7):
         _record(world, c, kind="call" if i % 2 else "email", occurred_at=base - dt.timedelta(hours=i))
-    _record(world, c, kind="sms", occurred_at=base - dt.timedelta(hours=1))  # same time as another: id decides
+    _record(
+        world, c, kind="sms", occurred_at=base - dt.timedelta(hours=1)
+    )  # same time as another: id decides
     with workspace_context(world.ws_a):
         seen = []
         cursor = None
@@ -128,7 +130,9 @@ def test_add_note(world, customers):
     with workspace_context(world.ws_a):
         note = customer_add_note(actor=world.sam, customer_id=customers["sam_c"].pk, body="客户想要报价")
         assert note.kind == "note" and note.actor_id == world.sam.user_id
-        assert AuditEvent.objects.filter(action="customer.note", object_id=str(customers["sam_c"].pk)).exists()
+        assert AuditEvent.objects.filter(
+            action="customer.note", object_id=str(customers["sam_c"].pk)
+        ).exists()
         with pytest.raises(ValidationFailed):
             customer_add_note(actor=world.sam, customer_id=customers["sam_c"].pk, body="  ")
         with pytest.raises(Forbidden):
