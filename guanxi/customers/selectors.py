@@ -8,11 +8,12 @@ sort. ``customer_360`` gathers the customer page in a fixed number of queries.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
@@ -98,6 +99,23 @@ def savedview_list(*, actor: Membership, module: str = "customers") -> list[Save
     return list(SavedView.objects.filter(user_id=actor.user_id, module=module).order_by("name"))
 
 
+_PHONE_PREFIX = re.compile(r"^\+?\d{3,}$")
+
+
+def _prefix_condition(q: str) -> Q:
+    """Name or primary phone starts with ``q``, as index range scans (customer_ws_name_idx, customer_ws_phone_idx).
+
+    Phones are stored in E.164 (+8613800138000); a typed "138 0013" also matches as "+86138 0013"-prefix. The full
+    search (pinyin, fragments, ranking) is the search module's; this is the list's quick prefix filter.
+    """
+    cond = Q(name__gte=q, name__lt=q + MAX_CHAR)
+    compact = q.replace(" ", "").replace("-", "")
+    if _PHONE_PREFIX.match(compact):
+        for prefix in [compact] if compact.startswith("+") else [compact, "+86" + compact]:
+            cond |= Q(phone__gte=prefix, phone__lt=prefix + MAX_CHAR)
+    return cond
+
+
 def _when(raw: str, *, end: bool) -> dt.datetime | None:
     value = parse_datetime(raw)
     if value is None:
@@ -151,7 +169,7 @@ def customer_filter(
 
     q = get("q")[:100]
     if q:
-        qs = qs.filter(name__gte=q, name__lt=q + MAX_CHAR)  # customer_ws_name_idx prefix range
+        qs = qs.filter(_prefix_condition(q))
     kind = get("kind")
     if kind:
         if kind in CustomerKind.values:
