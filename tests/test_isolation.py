@@ -25,6 +25,7 @@ from guanxi.accounts.models import OutboxMessage
 from guanxi.accounts.services import invitation_create
 from guanxi.core.context import workspace_context
 from guanxi.core.models import TenantModel
+from guanxi.customers.services import customfield_create, savedview_save, tag_create
 from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
@@ -44,6 +45,9 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "member_id": lambda w, objs: w.sam.pk,
     "team_id": lambda w, objs: w.team_east.pk,
     "uidb64": lambda w, objs: urlsafe_base64_encode(force_bytes(w.sam.user.pk)),
+    "tag_id": lambda w, objs: objs["tag"].pk,
+    "field_id": lambda w, objs: objs["custom_field"].pk,
+    "view_id": lambda w, objs: objs["saved_view"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -51,7 +55,7 @@ SECRETS = ["张三丰", "李四", "王五有限公司", "13800138000", "sam@exam
 
 # Routes allowed to answer 200 to anyone (they address no tenant object); they are still checked for leaks and
 # for changes to workspace A.
-NO_OBJECT_OK = {200, 201, 204, 301, 302, 303, 400, 401, 403, 404, 405, 422, 429}
+NO_OBJECT_OK = {200, 201, 204, 301, 302, 303, 400, 401, 403, 404, 405, 409, 422, 429}  # 409: a duplicate in B
 OBJECT_OK = {301, 302, 303, 400, 401, 403, 404, 405, 422, 429}
 
 
@@ -137,6 +141,11 @@ def a_objects(world: World, customers) -> dict:
             actor=world.olivia, role="sales", email="new@example.com"
         )
         objs["sam_key"], _plain = apikey_create(actor=world.sam, name="k", scopes=["read"])
+        objs["tag"] = tag_create(actor=world.olivia, name="A 标签")
+        objs["custom_field"] = customfield_create(
+            actor=world.olivia, key="a_level", label="A", field_type="text"
+        )
+        objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
     objs["outbox_message"] = OutboxMessage.objects.create(
         sender="noreply@example.com",
         recipients="sam@example.com",

@@ -7,12 +7,6 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("dashboard/", views.home, name="home"),
     path("welcome/", views.no_workspace, name="no_workspace"),
-    # customers
-    path("customers/", views.customer_list_view, name="customer_list"),
-    path("customers/new/", views.customer_create_view, name="customer_create"),
-    path("customers/<int:customer_id>/", views.customer_detail_view, name="customer_detail"),
-    path("customers/<int:customer_id>/edit/", views.customer_edit_view, name="customer_edit"),
-    path("customers/<int:customer_id>/delete/", views.customer_delete_view, name="customer_delete"),
     # workspace settings
     path("settings/", settings_views.general, name="settings"),
     path("settings/members/", settings_views.members, name="settings_members"),

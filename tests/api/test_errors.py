@@ -65,10 +65,10 @@ def test_a_body_that_is_not_json_is_400(world, api_for):
 def test_unexpected_errors_are_500_in_the_error_shape(world, api_for, monkeypatch):
     import guanxi.customers.api as customers_api
 
-    def boom(**kwargs):
+    def boom(*args, **kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(customers_api, "customer_list", boom)
+    monkeypatch.setattr(customers_api, "customer_filter", boom)
     body = assert_error(api_for(world.sam).get("/customers"), 500, "server_error")
     assert "fire" not in body["message"]  # internals never leak to the caller
 
