@@ -28,6 +28,7 @@ from guanxi.core.models import TenantModel
 from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
+from .sales.objects import sales_objects
 
 METHODS = ["get", "post", "put", "patch", "delete"]
 
@@ -44,6 +45,13 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "member_id": lambda w, objs: w.sam.pk,
     "team_id": lambda w, objs: w.team_east.pk,
     "uidb64": lambda w, objs: urlsafe_base64_encode(force_bytes(w.sam.user.pk)),
+    "lead_id": lambda w, objs: objs["lead"].pk,
+    "opportunity_id": lambda w, objs: objs["opportunity"].pk,
+    "pipeline_id": lambda w, objs: objs["pipeline"].pk,
+    "stage_id": lambda w, objs: objs["stage"].pk,
+    "territory_id": lambda w, objs: objs["territory"].pk,
+    "rule_id": lambda w, objs: objs["rule"].pk,
+    "form_id": lambda w, objs: objs["lead_form"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -137,6 +145,7 @@ def a_objects(world: World, customers) -> dict:
             actor=world.olivia, role="sales", email="new@example.com"
         )
         objs["sam_key"], _plain = apikey_create(actor=world.sam, name="k", scopes=["read"])
+    objs.update(sales_objects(world, customers))
     objs["outbox_message"] = OutboxMessage.objects.create(
         sender="noreply@example.com",
         recipients="sam@example.com",

@@ -7,302 +7,719 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0004_customer_data_core'),
-        ('workspaces', '0002_personal_data_module'),
+        ("customers", "0004_customer_data_core"),
+        ("workspaces", "0002_personal_data_module"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LeadCaptureForm',
+            name="LeadCaptureForm",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('token', models.CharField(max_length=64, unique=True)),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('allowed_origins', models.JSONField(blank=True, default=list)),
-                ('ask_company', models.BooleanField(default=True, verbose_name='ask for the company')),
-                ('thank_you', models.CharField(blank=True, max_length=300, verbose_name='thank-you message')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('default_owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("token", models.CharField(max_length=64, unique=True)),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("allowed_origins", models.JSONField(blank=True, default=list)),
+                ("ask_company", models.BooleanField(default=True, verbose_name="ask for the company")),
+                ("thank_you", models.CharField(blank=True, max_length=300, verbose_name="thank-you message")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "default_owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='Lead',
+            name="Lead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('company', models.CharField(blank=True, max_length=200, verbose_name='company')),
-                ('title', models.CharField(blank=True, max_length=100, verbose_name='job title')),
-                ('phone', models.CharField(blank=True, max_length=32, verbose_name='phone')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email')),
-                ('province', models.CharField(blank=True, max_length=50, verbose_name='province')),
-                ('city', models.CharField(blank=True, max_length=50, verbose_name='city')),
-                ('industry', models.CharField(blank=True, max_length=50, verbose_name='industry')),
-                ('source', models.CharField(choices=[('web_form', 'Web form'), ('api', 'API'), ('manual', 'Entered by hand'), ('import', 'Import'), ('event', 'Event'), ('referral', 'Referral'), ('other', 'Other')], default='manual', max_length=30, verbose_name='source')),
-                ('status', models.CharField(choices=[('new', 'New'), ('working', 'Working'), ('qualified', 'Qualified'), ('disqualified', 'Disqualified'), ('converted', 'Converted')], default='new', max_length=20, verbose_name='status')),
-                ('disqualify_reason', models.CharField(blank=True, max_length=500, verbose_name='disqualify reason')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('converted_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.customer')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
-                ('form', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='sales.leadcaptureform')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("company", models.CharField(blank=True, max_length=200, verbose_name="company")),
+                ("title", models.CharField(blank=True, max_length=100, verbose_name="job title")),
+                ("phone", models.CharField(blank=True, max_length=32, verbose_name="phone")),
+                ("email", models.EmailField(blank=True, max_length=254, verbose_name="email")),
+                ("province", models.CharField(blank=True, max_length=50, verbose_name="province")),
+                ("city", models.CharField(blank=True, max_length=50, verbose_name="city")),
+                ("industry", models.CharField(blank=True, max_length=50, verbose_name="industry")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("web_form", "Web form"),
+                            ("api", "API"),
+                            ("manual", "Entered by hand"),
+                            ("import", "Import"),
+                            ("event", "Event"),
+                            ("referral", "Referral"),
+                            ("other", "Other"),
+                        ],
+                        default="manual",
+                        max_length=30,
+                        verbose_name="source",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("working", "Working"),
+                            ("qualified", "Qualified"),
+                            ("disqualified", "Disqualified"),
+                            ("converted", "Converted"),
+                        ],
+                        default="new",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "disqualify_reason",
+                    models.CharField(blank=True, max_length=500, verbose_name="disqualify reason"),
+                ),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                ("converted_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
+                (
+                    "form",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="leads",
+                        to="sales.leadcaptureform",
+                    ),
+                ),
             ],
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='Opportunity',
+            name="Opportunity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('amount', models.DecimalField(blank=True, decimal_places=2, max_digits=18, null=True, verbose_name='amount')),
-                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
-                ('expected_close_date', models.DateField(blank=True, null=True, verbose_name='expected close date')),
-                ('competitors', models.CharField(blank=True, max_length=300, verbose_name='competitors')),
-                ('next_step', models.CharField(blank=True, max_length=300, verbose_name='next step')),
-                ('loss_reason', models.CharField(blank=True, max_length=500, verbose_name='loss reason')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('won', 'Won'), ('lost', 'Lost')], default='open', max_length=10, verbose_name='status')),
-                ('stage_entered_at', models.DateTimeField()),
-                ('last_activity_at', models.DateTimeField()),
-                ('stale_since', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='opportunities', to='customers.customer', verbose_name='customer')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('source_lead', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sales.lead')),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "amount",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, max_digits=18, null=True, verbose_name="amount"
+                    ),
+                ),
+                ("currency", models.CharField(default="CNY", max_length=3, verbose_name="currency")),
+                (
+                    "expected_close_date",
+                    models.DateField(blank=True, null=True, verbose_name="expected close date"),
+                ),
+                ("competitors", models.CharField(blank=True, max_length=300, verbose_name="competitors")),
+                ("next_step", models.CharField(blank=True, max_length=300, verbose_name="next step")),
+                ("loss_reason", models.CharField(blank=True, max_length=500, verbose_name="loss reason")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")],
+                        default="open",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                ("stage_entered_at", models.DateTimeField()),
+                ("last_activity_at", models.DateTimeField()),
+                ("stale_since", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="opportunities",
+                        to="customers.customer",
+                        verbose_name="customer",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "source_lead",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="sales.lead",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'opportunities',
+                "verbose_name_plural": "opportunities",
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AddField(
-            model_name='lead',
-            name='opportunity',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sales.opportunity'),
+            model_name="lead",
+            name="opportunity",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="sales.opportunity",
+            ),
         ),
         migrations.CreateModel(
-            name='Pipeline',
+            name="Pipeline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('is_default', models.BooleanField(default=False, verbose_name='default pipeline')),
-                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
-                ('stale_days', models.PositiveIntegerField(default=14, verbose_name='days without activity before an alert')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("is_default", models.BooleanField(default=False, verbose_name="default pipeline")),
+                ("currency", models.CharField(default="CNY", max_length=3, verbose_name="currency")),
+                (
+                    "stale_days",
+                    models.PositiveIntegerField(
+                        default=14, verbose_name="days without activity before an alert"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AddField(
-            model_name='opportunity',
-            name='pipeline',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='opportunities', to='sales.pipeline'),
+            model_name="opportunity",
+            name="pipeline",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="opportunities", to="sales.pipeline"
+            ),
         ),
         migrations.CreateModel(
-            name='Stage',
+            name="Stage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('probability', models.PositiveSmallIntegerField(default=10, verbose_name='win probability (%)')),
-                ('kind', models.CharField(choices=[('open', 'Open'), ('won', 'Won'), ('lost', 'Lost')], default='open', max_length=10, verbose_name='kind')),
-                ('required_fields', models.JSONField(blank=True, default=list)),
-                ('pipeline', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stages', to='sales.pipeline')),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "probability",
+                    models.PositiveSmallIntegerField(default=10, verbose_name="win probability (%)"),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")],
+                        default="open",
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("required_fields", models.JSONField(blank=True, default=list)),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stages",
+                        to="sales.pipeline",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pipeline_id', 'position', 'id'],
+                "ordering": ["pipeline_id", "position", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AddField(
-            model_name='opportunity',
-            name='stage',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='opportunities', to='sales.stage'),
+            model_name="opportunity",
+            name="stage",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="opportunities", to="sales.stage"
+            ),
         ),
         migrations.CreateModel(
-            name='StageChange',
+            name="StageChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('changed_at', models.DateTimeField()),
-                ('seconds_in_from_stage', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('from_stage', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sales.stage')),
-                ('opportunity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stage_changes', to='sales.opportunity')),
-                ('to_stage', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sales.stage')),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("changed_at", models.DateTimeField()),
+                ("seconds_in_from_stage", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "from_stage",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="sales.stage",
+                    ),
+                ),
+                (
+                    "opportunity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stage_changes",
+                        to="sales.opportunity",
+                    ),
+                ),
+                (
+                    "to_stage",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="sales.stage",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['changed_at', 'id'],
+                "ordering": ["changed_at", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='Territory',
+            name="Territory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('provinces', models.JSONField(blank=True, default=list)),
-                ('cities', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('manager', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='manager')),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("provinces", models.JSONField(blank=True, default=list)),
+                ("cities", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "manager",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="manager",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='AssignmentRule',
+            name="AssignmentRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('position', models.PositiveIntegerField(default=0, verbose_name='order')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('applies_to', models.CharField(choices=[('leads', 'Leads'), ('opportunities', 'Opportunities'), ('both', 'Leads and opportunities')], default='both', max_length=20, verbose_name='applies to')),
-                ('criterion', models.CharField(choices=[('territory', 'By territory (region)'), ('industry', 'By industry'), ('any', 'Every record')], default='any', max_length=20, verbose_name='match')),
-                ('industry', models.CharField(blank=True, max_length=50, verbose_name='industry')),
-                ('distribution', models.CharField(choices=[('round_robin', 'Round-robin'), ('load', 'Fewest open leads and opportunities'), ('manager', 'Territory manager')], default='round_robin', max_length=20, verbose_name='distribution')),
-                ('rr_pointer', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
-                ('territory', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='sales.territory')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("position", models.PositiveIntegerField(default=0, verbose_name="order")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "applies_to",
+                    models.CharField(
+                        choices=[
+                            ("leads", "Leads"),
+                            ("opportunities", "Opportunities"),
+                            ("both", "Leads and opportunities"),
+                        ],
+                        default="both",
+                        max_length=20,
+                        verbose_name="applies to",
+                    ),
+                ),
+                (
+                    "criterion",
+                    models.CharField(
+                        choices=[
+                            ("territory", "By territory (region)"),
+                            ("industry", "By industry"),
+                            ("any", "Every record"),
+                        ],
+                        default="any",
+                        max_length=20,
+                        verbose_name="match",
+                    ),
+                ),
+                ("industry", models.CharField(blank=True, max_length=50, verbose_name="industry")),
+                (
+                    "distribution",
+                    models.CharField(
+                        choices=[
+                            ("round_robin", "Round-robin"),
+                            ("load", "Fewest open leads and opportunities"),
+                            ("manager", "Territory manager"),
+                        ],
+                        default="round_robin",
+                        max_length=20,
+                        verbose_name="distribution",
+                    ),
+                ),
+                ("rr_pointer", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
+                (
+                    "territory",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="sales.territory",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='TerritoryMember',
+            name="TerritoryMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('territory', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='sales.territory')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "territory",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="sales.territory",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='AssignmentRuleMember',
+            name="AssignmentRuleMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='sales.assignmentrule')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="sales.assignmentrule",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('rule', 'user'), name='rulemember_unique')],
+                "constraints": [models.UniqueConstraint(fields=("rule", "user"), name="rulemember_unique")],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['workspace', '-created_at', '-id'], name='lead_ws_created_idx'),
+            model_name="lead",
+            index=models.Index(fields=["workspace", "-created_at", "-id"], name="lead_ws_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['workspace', 'owner', 'status'], name='lead_ws_owner_status_idx'),
+            model_name="lead",
+            index=models.Index(fields=["workspace", "owner", "status"], name="lead_ws_owner_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['workspace', 'status', '-created_at'], name='lead_ws_status_idx'),
+            model_name="lead",
+            index=models.Index(fields=["workspace", "status", "-created_at"], name="lead_ws_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='pipeline',
-            constraint=models.UniqueConstraint(fields=('workspace', 'name'), name='pipeline_unique_name'),
+            model_name="pipeline",
+            constraint=models.UniqueConstraint(fields=("workspace", "name"), name="pipeline_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='stage',
-            constraint=models.UniqueConstraint(fields=('pipeline', 'name'), name='stage_unique_name'),
+            model_name="stage",
+            constraint=models.UniqueConstraint(fields=("pipeline", "name"), name="stage_unique_name"),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['workspace', 'pipeline', 'stage', '-stage_entered_at', '-id'], name='opp_board_cards_idx'),
+            model_name="opportunity",
+            index=models.Index(
+                fields=["workspace", "pipeline", "stage", "-stage_entered_at", "-id"],
+                name="opp_board_cards_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['workspace', 'pipeline', 'stage', 'owner', 'currency', 'amount'], name='opp_board_totals_idx'),
+            model_name="opportunity",
+            index=models.Index(
+                fields=["workspace", "pipeline", "stage", "owner", "currency", "amount"],
+                name="opp_board_totals_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['workspace', '-created_at', '-id'], name='opp_ws_created_idx'),
+            model_name="opportunity",
+            index=models.Index(fields=["workspace", "-created_at", "-id"], name="opp_ws_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['workspace', 'owner', 'status'], name='opp_ws_owner_status_idx'),
+            model_name="opportunity",
+            index=models.Index(fields=["workspace", "owner", "status"], name="opp_ws_owner_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['workspace', 'customer', 'status'], name='opp_ws_customer_idx'),
+            model_name="opportunity",
+            index=models.Index(fields=["workspace", "customer", "status"], name="opp_ws_customer_idx"),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['workspace', 'status', 'last_activity_at'], name='opp_ws_activity_idx'),
+            model_name="opportunity",
+            index=models.Index(
+                fields=["workspace", "status", "last_activity_at"], name="opp_ws_activity_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='stagechange',
-            index=models.Index(fields=['workspace', 'opportunity', 'changed_at'], name='stagechange_opp_idx'),
+            model_name="stagechange",
+            index=models.Index(fields=["workspace", "opportunity", "changed_at"], name="stagechange_opp_idx"),
         ),
         migrations.AddConstraint(
-            model_name='territory',
-            constraint=models.UniqueConstraint(fields=('workspace', 'name'), name='territory_unique_name'),
+            model_name="territory",
+            constraint=models.UniqueConstraint(fields=("workspace", "name"), name="territory_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='territorymember',
-            constraint=models.UniqueConstraint(fields=('territory', 'user'), name='territorymember_unique'),
+            model_name="territorymember",
+            constraint=models.UniqueConstraint(fields=("territory", "user"), name="territorymember_unique"),
         ),
     ]

@@ -373,9 +373,10 @@ def assign_owner(*, target: Target, province: str = "", city: str = "", industry
                 )
             if territory is None:
                 continue
-        elif rule.criterion == RuleCriterion.INDUSTRY:
-            if not industry or industry.strip().lower() != rule.industry.strip().lower():
-                continue
+        elif rule.criterion == RuleCriterion.INDUSTRY and (
+            not industry or industry.strip().lower() != rule.industry.strip().lower()
+        ):
+            continue
         if rule.distribution == RuleDistribution.MANAGER:
             if territory is not None and territory.manager_id:
                 return territory.manager_id
