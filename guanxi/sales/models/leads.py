@@ -5,16 +5,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from guanxi.core.models import TenantModel
 
 
 class LeadStatus(models.TextChoices):
-    NEW = "new", _("New")
-    WORKING = "working", _("Working")
-    QUALIFIED = "qualified", _("Qualified")
-    DISQUALIFIED = "disqualified", _("Disqualified")
-    CONVERTED = "converted", _("Converted")
+    NEW = "new", pgettext_lazy("lead status", "New")
+    WORKING = "working", pgettext_lazy("lead status", "Working")
+    QUALIFIED = "qualified", pgettext_lazy("lead status", "Qualified")
+    DISQUALIFIED = "disqualified", pgettext_lazy("lead status", "Disqualified")
+    CONVERTED = "converted", pgettext_lazy("lead status", "Converted")
 
 
 class LeadSource(models.TextChoices):

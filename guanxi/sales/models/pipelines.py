@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from guanxi.core.models import TenantModel
 
@@ -34,9 +35,9 @@ class Pipeline(TenantModel):
 
 
 class StageKind(models.TextChoices):
-    OPEN = "open", _("Open")
-    WON = "won", _("Won")
-    LOST = "lost", _("Lost")
+    OPEN = "open", pgettext_lazy("opportunity status", "Open")
+    WON = "won", pgettext_lazy("opportunity status", "Won")
+    LOST = "lost", pgettext_lazy("opportunity status", "Lost")
 
 
 # Fields a stage may require before an opportunity enters it (the stage gate).
@@ -68,9 +69,9 @@ class Stage(TenantModel):
 
 
 class OpportunityStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    WON = "won", _("Won")
-    LOST = "lost", _("Lost")
+    OPEN = "open", pgettext_lazy("opportunity status", "Open")
+    WON = "won", pgettext_lazy("opportunity status", "Won")
+    LOST = "lost", pgettext_lazy("opportunity status", "Lost")
 
 
 class Opportunity(TenantModel):
