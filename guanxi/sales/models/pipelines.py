@@ -144,6 +144,12 @@ class Opportunity(TenantModel):
             models.Index(fields=["workspace", "customer", "status"], name="opp_ws_customer_idx"),
             # the stale-opportunity job: open ones by last activity
             models.Index(fields=["workspace", "status", "last_activity_at"], name="opp_ws_activity_idx"),
+            # the board's alert list: only the (few) flagged rows are in this partial index
+            models.Index(
+                fields=["workspace", "pipeline", "last_activity_at"],
+                condition=models.Q(stale_since__isnull=False, status="open"),
+                name="opp_stale_alerts_idx",
+            ),
         ]
 
     def __str__(self) -> str:
