@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "guanxi.workspaces",
     "guanxi.ledger",
     "guanxi.customers",
+    "guanxi.sales",
     "guanxi.accounts",
     "guanxi.web",
 ]

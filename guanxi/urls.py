@@ -10,5 +10,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("guanxi.accounts.urls")),
     path("", include("guanxi.customers.urls")),
+    path("sales/", include("guanxi.sales.urls")),
+    path("f/", include("guanxi.sales.urls_public")),
     path("", include("guanxi.web.urls")),
 ]

@@ -29,6 +29,7 @@ from guanxi.customers.services import customfield_create, savedview_save, tag_cr
 from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
+from .sales.objects import sales_objects
 
 METHODS = ["get", "post", "put", "patch", "delete"]
 
@@ -48,6 +49,13 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "tag_id": lambda w, objs: objs["tag"].pk,
     "field_id": lambda w, objs: objs["custom_field"].pk,
     "view_id": lambda w, objs: objs["saved_view"].pk,
+    "lead_id": lambda w, objs: objs["lead"].pk,
+    "opportunity_id": lambda w, objs: objs["opportunity"].pk,
+    "pipeline_id": lambda w, objs: objs["pipeline"].pk,
+    "stage_id": lambda w, objs: objs["stage"].pk,
+    "territory_id": lambda w, objs: objs["territory"].pk,
+    "rule_id": lambda w, objs: objs["rule"].pk,
+    "form_id": lambda w, objs: objs["lead_form"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -146,6 +154,7 @@ def a_objects(world: World, customers) -> dict:
             actor=world.olivia, key="a_level", label="A", field_type="text"
         )
         objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
+    objs.update(sales_objects(world, customers))
     objs["outbox_message"] = OutboxMessage.objects.create(
         sender="noreply@example.com",
         recipients="sam@example.com",
