@@ -119,10 +119,10 @@ INTERACTIONS = [
 
 
 @lru_cache(maxsize=100_000)
-def _carrier(national7: str) -> str:
-    """The carrier phonenumbers names for numbers starting with these seven digits (cached: the generator makes
+def _carrier(head: str) -> str:
+    """The carrier phonenumbers names for mobiles starting with these digits (cached: the generator makes
     a million numbers from a few thousand such blocks)."""
-    num = phonenumbers.parse("+86" + national7 + "0000", None)
+    num = phonenumbers.parse("+86" + head + "0" * (11 - len(head)), None)
     return pn_carrier.name_for_number(num, "en") or ""
 
 
@@ -134,14 +134,27 @@ def _person_name(rng: random.Random) -> str:
 
 def _mobile(rng: random.Random) -> tuple[str, str, str]:
     national = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
-    return "+86" + national, national, _carrier(national[:7])
+    return "+86" + national, national, _carrier(national[:4])
+
+
+@lru_cache(maxsize=64)
+def _landline_shapes(area: str) -> tuple[tuple[int, int], ...]:
+    """(first digit, length) pairs of valid fixed lines in this area code (cities differ: 7 or 8 digits)."""
+    shapes = []
+    for length in (8, 7):
+        for first in range(2, 9):
+            sample = area + str(first) + "1" * (length - 1)
+            if phonenumbers.is_valid_number(phonenumbers.parse("+86" + sample, None)):
+                shapes.append((first, length))
+    return tuple(shapes)
 
 
 def _landline(rng: random.Random, area: str) -> tuple[str, str]:
-    """A fixed line in the city's area code; checked with phonenumbers (cities differ in 7 or 8 digits)."""
-    for _ in range(20):
-        digits = 8 if rng.random() < 0.8 else 7
-        national = area + str(rng.randint(2, 8)) + f"{rng.randrange(10 ** (digits - 1)):0{digits - 1}d}"
+    """A fixed line in the city's area code, checked with phonenumbers."""
+    shapes = _landline_shapes(area)
+    for _ in range(50):
+        first, length = rng.choice(shapes)
+        national = area + str(first) + f"{rng.randrange(10 ** (length - 1)):0{length - 1}d}"
         if phonenumbers.is_valid_number(phonenumbers.parse("+86" + national, None)):
             return "+86" + national, national
     raise RuntimeError(f"no valid landline found for area code {area}")
