@@ -50,7 +50,9 @@ def main() -> None:
         runs["baseline"].append(_bench.percentiles([base(i) for i in range(len(ids))]))
         for name, params in cases.items():
             runs[name].append(
-                _bench.percentiles([_bench.timed(lambda i=i: get(params(i))) for i in range(args.queries)])
+                _bench.percentiles(
+                    [_bench.timed(lambda i=i, p=params: get(p(i))) for i in range(args.queries)]
+                )
             )
         cursor = get({"limit": 50})["next_cursor"]
         samples = []
