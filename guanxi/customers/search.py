@@ -18,8 +18,9 @@ substring of the         50    PostgreSQL: customer_search_trgm_idx (pg_trgm GIN
 search document                customer_search_bigram_idx (GIN over the document's Chinese bigrams) for two Chinese
                                characters; SQLite: the FTS5 trigram table ``customers_customer_fts`` for 3+
                                characters, a LIKE scan bounded to the workspace for two
-fuzzy (typos)          1..40   PostgreSQL: word_similarity through the same trigram index; SQLite: FTS5 trigram
-                               OR-query, re-scored here by the share of the query's trigrams found
+fuzzy (typos; only     1..40   PostgreSQL: word_similarity through the same trigram index; SQLite: FTS5 trigram
+when nothing else              OR-query, re-scored here by the share of the query's trigrams found
+matched)
 ======================  =====  =====================================================================================
 
 Ties are broken by recency (newest customer first). Merged-away customers never appear. The actor's customer view
@@ -255,14 +256,12 @@ def customer_search(*, actor: Membership, q: str, limit: int = 20) -> list[tuple
             tiers.append((PINYIN_PREFIX, visible.filter(_prefix("name_initials", letters))))
         tiers.append((SUBSTRING, _substring(visible, pq)))
 
-    full = False
     for score, qs in tiers:
-        if qs is None:
-            continue
-        if take(_newest(qs, want()), score):
-            full = True
+        if qs is not None and take(_newest(qs, want()), score):
             break
-    if not full and pq.kind == "text":
+    # Typo tolerance only when nothing matched: on PostgreSQL a word-similarity scan over common trigrams costs
+    # ~100 ms at 1M customers (docs/benchmarks.md), too much to pay on every short list.
+    if not found and pq.kind == "text":
         for cid, score in _fuzzy(visible, pq, want()):
             if cid not in found:
                 found[cid] = score
