@@ -20,6 +20,8 @@ api = GuanxiAPI(
 )
 
 api.add_router("", "guanxi.workspaces.api.router")
+# before the customers router: /customers/search must not be read as /customers/{customer_id}
+api.add_router("", "guanxi.customers.api_search.router")
 api.add_router("", "guanxi.customers.api.router")
 api.add_router("", "guanxi.ledger.api.router")
 api.add_router("", "guanxi.sales.api.router")

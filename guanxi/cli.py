@@ -2,7 +2,7 @@
 
 guanxi serve [--host H] [--port P]      run the server (embedded: one process with jobs; scaled: see docs)
 guanxi serve-realtime [--port P]        scaled mode: the websocket routes alone, under uvicorn
-guanxi demo [--serve]                   migrate and load the demo workspace (idempotent)
+guanxi demo [--serve] [--customers N]   migrate and load the demo workspace (idempotent; N: top up to N customers)
 guanxi migrate                          apply database migrations
 guanxi worker                           run background-job workers (scaled mode)
 guanxi workspace create --name N --owner U --password P
@@ -156,8 +156,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from guanxi.web.demo import DEMO_PASSWORD, DEMO_USERNAME, load_demo
 
+    if args.customers is not None and not 0 <= args.customers <= 10_000_000:
+        raise CommandError(f"--customers {args.customers}: give a number from 0 to 10,000,000")
+    if not 0 <= args.interactions <= 1000:
+        raise CommandError(f"--interactions {args.interactions}: give a number from 0 to 1,000")
     call_command("migrate", interactive=False, verbosity=0)
     result = load_demo()
+    if args.customers is not None:  # demo data at scale: top the demo workspace up to N customers
+        result = _demo_scale(args, result)
     host = args.host if args.host not in {"0.0.0.0", "::"} else "127.0.0.1"  # noqa: S104
     url = f"http://{host}:{args.port}/"
     data = {**result, "url": url, "username": DEMO_USERNAME, "password": DEMO_PASSWORD}
@@ -177,6 +183,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.serve:
         return cmd_serve(args)
     return 0
+
+
+def _demo_scale(args: argparse.Namespace, result: dict) -> dict:
+    from guanxi.core.context import workspace_context
+    from guanxi.customers.demo_scale import demo_customers_generate
+    from guanxi.customers.models import Customer
+    from guanxi.customers.search import search_refresh
+    from guanxi.workspaces.models import Workspace
+
+    ws = Workspace.objects.get(slug=result["slug"])
+    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    with workspace_context(ws):
+        search_refresh(only_missing=True)  # the hand-made demo rows get their search document too
+        say(f"generating demo customers up to {args.customers:,} / 生成演示客户")
+        added = demo_customers_generate(
+            workspace=ws, target=args.customers, interactions=args.interactions, progress=say
+        )
+        total = Customer.objects.count()
+    return {**result, "customers": total, "added": added["customers"], "interactions": added["interactions"]}
 
 
 @command("workspace create")
@@ -392,6 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("demo", "load the demo workspace (and --serve)")
     add_serve_args(sp)
     sp.add_argument("--serve", action="store_true")
+    sp.add_argument(
+        "--customers",
+        type=int,
+        default=None,
+        help="top the demo workspace up to N customers (up to 1,000,000)",
+    )
+    sp.add_argument("--interactions", type=int, default=3, help="timeline entries per generated customer")
     add("migrate", "apply database migrations")
     sp = add("check", "validate settings and the database connection")
     sp.add_argument("--jobs", action="store_true", help="also check that a worker runs jobs (scaled mode)")

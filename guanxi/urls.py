@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("accounts/", include("guanxi.accounts.urls")),
+    path("search/", include("guanxi.customers.urls_search")),
     path("", include("guanxi.customers.urls")),
     path("sales/", include("guanxi.sales.urls")),
     path("f/", include("guanxi.sales.urls_public")),

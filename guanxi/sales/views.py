@@ -467,7 +467,7 @@ def lead_convert_view(request: HttpRequest, lead_id: int) -> HttpResponse:
             messages.success(request, _("Lead converted."))
             if conv.opportunity is not None:
                 return redirect("sales:opportunity_detail", conv.opportunity.pk)
-            return redirect("web:customer_detail", conv.customer.pk)
+            return redirect("customers:detail", conv.customer.pk)
     candidates = []
     for match in services.lead_duplicates(lead=lead):
         try:

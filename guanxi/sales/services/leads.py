@@ -16,8 +16,8 @@ from guanxi.customers.models import Customer, CustomerKind, CustomerSource, Inte
 from guanxi.customers.normalize import InvalidValue, normalize_email, normalize_phone
 from guanxi.customers.selectors import get_customer_for
 from guanxi.customers.services import customer_create
-from guanxi.ledger.services import audit_record, snapshot
 from guanxi.customers.timeline import interaction_record
+from guanxi.ledger.services import audit_record, snapshot
 from guanxi.sales.models import Lead, LeadCaptureForm, LeadSource, LeadStatus, Opportunity
 from guanxi.sales.selectors import get_lead_for
 from guanxi.sales.services._common import (

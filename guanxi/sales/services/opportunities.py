@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from guanxi.core.errors import ValidationFailed
 from guanxi.core.realtime import notify_user
 from guanxi.customers.models import Customer, InteractionKind
-from guanxi.ledger.services import audit_record, snapshot
 from guanxi.customers.timeline import interaction_record
+from guanxi.ledger.services import audit_record, snapshot
 from guanxi.sales.models import Lead, Opportunity, OpportunityStatus, Pipeline, Stage, StageChange, StageKind
 from guanxi.sales.selectors import get_opportunity_for
 from guanxi.sales.services._common import (
