@@ -129,6 +129,7 @@ class Config:
     log_json: bool
     log_level: str
     encryption_key: str | None = None  # for secrets at rest (guanxi.core.crypto); defaults to the secret key
+    import_max_bytes: int = 2 * 1024**3  # the largest file an import accepts (GUANXI_IMPORT_MAX_BYTES)
 
     @property
     def scaled(self) -> bool:
@@ -206,4 +207,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         log_json=_bool("GUANXI_LOG_JSON", env.get("GUANXI_LOG_JSON", "0")),
         log_level=log_level,
         encryption_key=_encryption_key(env),
+        import_max_bytes=_int(
+            "GUANXI_IMPORT_MAX_BYTES", env.get("GUANXI_IMPORT_MAX_BYTES", str(2 * 1024**3)), 1024, 1024**4
+        ),
     )

@@ -24,6 +24,7 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = CONFIG.data_dir
 SECRET_KEY = CONFIG.secret_key
 GUANXI_ENCRYPTION_KEY = CONFIG.encryption_key  # secrets at rest (core.crypto); None: from SECRET_KEY
+GUANXI_IMPORT_MAX_BYTES = CONFIG.import_max_bytes  # customer imports larger than this are refused up front
 DEBUG = CONFIG.debug
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 GUANXI_BASE_URL = CONFIG.base_url
