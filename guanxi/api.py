@@ -22,3 +22,4 @@ api = GuanxiAPI(
 api.add_router("", "guanxi.workspaces.api.router")
 api.add_router("", "guanxi.customers.api.router")
 api.add_router("", "guanxi.ledger.api.router")
+api.add_router("", "guanxi.customers.api_import.router")

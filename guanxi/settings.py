@@ -206,7 +206,7 @@ else:
 # --- i18n -----------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("简体中文"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "customers" / "importing" / "locale"]  # import/export strings
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

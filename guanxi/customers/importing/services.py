@@ -314,7 +314,7 @@ def _fail(job: ImportJob, message: str) -> ImportJob:
 
 def _finish(job_id: int) -> ImportJob:
     with transaction.atomic():
-        job = ImportJob.objects.select_for_update().select_related("created_by").get(pk=job_id)
+        job = ImportJob.objects.select_for_update(of=("self",)).select_related("created_by").get(pk=job_id)
         if job.status == ImportStatus.DONE:
             return job
         job.rejected_path = str(write_rejected_csv(job))
