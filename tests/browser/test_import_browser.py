@@ -115,7 +115,9 @@ def test_import_a_gbk_csv_with_bad_rows_and_duplicates(server, tmp_path):
             page.set_input_files("#id_file", str(file))
             with page.expect_navigation():
                 page.click("form:has(#id_file) button[type=submit]")
-            assert page.locator("#col_0").count() == 1, f"{page.url}: {page.locator('body').inner_text()[:1500]}"
+            assert page.locator("#col_0").count() == 1, (
+                f"{page.url}: {page.locator('body').inner_text()[:1500]}"
+            )
             # the mapping was guessed from the Chinese headers
             assert page.locator("#col_0").input_value() == "name"
             assert page.locator("#col_1").input_value() == "phone"
