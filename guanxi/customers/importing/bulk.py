@@ -75,6 +75,8 @@ def _stage(cur, table: str, cols: Sequence[str], kind: str) -> str:  # type: ign
         f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '  # noqa: S608
         f'SELECT {col_sql} FROM "{table}" WITH NO DATA'
     )
+    # Emptied at commit, but a chunk may run inside a caller's longer transaction: start from nothing.
+    cur.execute(f'TRUNCATE "{stage}"')
     return stage
 
 
