@@ -8,6 +8,8 @@ guanxi worker                           run background-job workers (scaled mode)
 guanxi workspace create --name N --owner U --password P
 guanxi apikey create --workspace W --user U [--name N] [--scope read|write]...
 guanxi apikey list --workspace W --user U | guanxi apikey revoke --workspace W --user U ID
+guanxi import customers FILE --workspace W [--on-duplicate skip|update|create] [--mapping JSON] [--user U]
+guanxi export customers --workspace W --format csv|xlsx|vcard --output FILE [--filter key=value ...] [--user U]
 guanxi check                            validate settings and the database connection
 guanxi compilemessages                  build the zh-Hans/English translation catalogues
 guanxi manage ARGS...                   any Django management command
@@ -341,6 +343,131 @@ def cmd_apikey_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- import / export of customers -------------------------------------------------------------------------------
+def _owner_username(workspace: str) -> str:
+    from guanxi.core.context import workspace_context
+    from guanxi.core.errors import NotFound
+    from guanxi.workspaces.models import Membership, Workspace
+
+    ws = Workspace.objects.filter(pk=int(workspace)).first() if workspace.isdigit() else None
+    ws = ws or Workspace.objects.filter(slug=workspace).first()
+    if ws is None:
+        raise _fail(NotFound(f"no workspace with id or slug {workspace!r}"))
+    with workspace_context(ws):
+        m = (
+            Membership.objects.filter(role="owner", is_active=True)
+            .select_related("user")
+            .order_by("id")
+            .first()
+        )
+    if m is None:
+        raise _fail(NotFound(f"workspace {ws.slug!r} has no active owner: give --user"))
+    return m.user.username
+
+
+@command("import customers")
+def cmd_import_customers(args: argparse.Namespace) -> int:
+    """Import customers from a CSV/XLSX/vCard file: the same job as the web UI, run here synchronously.
+
+    Running it again on a file whose import was interrupted (killed) resumes that import."""
+    _setup_django()
+    from guanxi.core.errors import AppError
+    from guanxi.customers.importing.reader import file_sha256
+    from guanxi.customers.importing.services import (
+        import_configure,
+        import_create,
+        import_run,
+        import_start,
+    )
+    from guanxi.customers.models import ImportJob, ImportStatus
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"no such file: {args.file}")
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = json.loads(args.mapping)
+            assert isinstance(mapping, dict)
+        except (ValueError, AssertionError):
+            raise CommandError(
+                '--mapping: give a JSON object of column -> field, e.g. {"0": "name"}'
+            ) from None
+    username = args.user or _owner_username(args.workspace)
+    with _cli_member(args.workspace, username) as membership:
+        try:
+            sha = file_sha256(path)
+            job = (
+                ImportJob.objects.filter(
+                    created_by=membership.user,
+                    file_sha256=sha,
+                    status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING],
+                )
+                .order_by("-id")
+                .first()
+            )
+            resumed = job is not None
+            if job is None:
+                with path.open("rb") as fh:
+                    job = import_create(actor=membership, file_name=path.name, chunks=fh)
+                if mapping is not None:
+                    import_configure(actor=membership, job_id=job.pk, mapping=mapping)
+                import_start(actor=membership, job_id=job.pk, on_duplicate=args.on_duplicate, enqueue=False)
+        except AppError as exc:
+            raise _fail(exc) from exc
+    job = import_run(job.pk)
+    data = {
+        "job": job.pk,
+        "status": job.status,
+        "resumed": resumed,
+        "rows": job.total_rows,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "skipped": job.skipped_count,
+        "rejected": job.rejected_count,
+        "rejected_file": job.rejected_path,
+        "error": job.error,
+    }
+    if job.status != "done":
+        raise CommandError(f"import {job.pk} failed: {job.error}")
+    emit(
+        args,
+        data,
+        f"created {job.created_count}, updated {job.updated_count}, skipped {job.skipped_count}, "
+        f"rejected {job.rejected_count} (of {job.total_rows} rows)\nrejected rows: {job.rejected_path}",
+    )
+    return 0
+
+
+@command("export customers")
+def cmd_export_customers(args: argparse.Namespace) -> int:
+    """Export customers (masked by the acting member's personal-data scope) to a file."""
+    _setup_django()
+    from guanxi.core.errors import AppError
+    from guanxi.customers.exporting import export_stream
+
+    filters: dict[str, str] = {}
+    for item in args.filter or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--filter {item!r}: expected key=value")
+        filters[key.strip()] = value
+    username = args.user or _owner_username(args.workspace)
+    out = Path(args.output)
+    with _cli_member(args.workspace, username) as membership:
+        try:
+            stream = export_stream(actor=membership, fmt=args.format, filters=filters)
+        except AppError as exc:
+            raise _fail(exc) from exc
+        tmp = out.with_name(out.name + ".part")
+        with tmp.open("wb") as fh:
+            for block in stream:
+                fh.write(block)
+        tmp.replace(out)
+    emit(args, {"output": str(out), "format": args.format, "filters": filters}, f"exported to {out}")
+    return 0
+
+
 # --- serving ---------------------------------------------------------------------------------------------------
 @command("serve")
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -469,6 +596,24 @@ def build_parser() -> argparse.ArgumentParser:
     from guanxi import cli_admin  # registers member/team/invite/audit commands
 
     cli_admin.add_parsers(sub)
+    im = sub.add_parser("import", help="import data").add_subparsers(dest="sub", required=True)
+    sp = im.add_parser("customers", help="import customers from CSV, XLSX or vCard")
+    sp.add_argument("file")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
+    sp.add_argument("--user", default="", help="acting member (default: the workspace owner)")
+    sp.add_argument("--on-duplicate", choices=["skip", "update", "create"], default="skip")
+    sp.add_argument(
+        "--mapping", default="", help='JSON: column index -> field, e.g. {"0": "name", "1": "phone"}'
+    )
+    sp.add_argument("--json", action="store_true")
+    ex = sub.add_parser("export", help="export data").add_subparsers(dest="sub", required=True)
+    sp = ex.add_parser("customers", help="export customers to CSV, XLSX or vCard")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
+    sp.add_argument("--user", default="", help="acting member (default: the workspace owner)")
+    sp.add_argument("--format", choices=["csv", "xlsx", "vcard"], default="csv")
+    sp.add_argument("--output", required=True)
+    sp.add_argument("--filter", action="append", help="key=value (repeatable): kind, city, tag, q, …")
+    sp.add_argument("--json", action="store_true")
     return p
 
 

@@ -137,6 +137,7 @@ class Config:
     web_threads: int = 8  # scaled mode: blocking threads per web process (and the DB pool's default size)
     job_workers: int = 4  # threads per `guanxi worker` process
     realtime_port: int | None = None  # scaled mode: `guanxi serve` also runs the websocket routes here
+    import_max_bytes: int = 2 * 1024**3  # the largest file an import accepts (GUANXI_IMPORT_MAX_BYTES)
 
     @property
     def scaled(self) -> bool:
@@ -221,5 +222,8 @@ def load(env: dict[str, str] | None = None) -> Config:
             _int("GUANXI_REALTIME_PORT", env["GUANXI_REALTIME_PORT"], 1, 65535)
             if env.get("GUANXI_REALTIME_PORT")
             else None
+        ),
+        import_max_bytes=_int(
+            "GUANXI_IMPORT_MAX_BYTES", env.get("GUANXI_IMPORT_MAX_BYTES", str(2 * 1024**3)), 1024, 1024**4
         ),
     )

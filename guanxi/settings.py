@@ -24,6 +24,7 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = CONFIG.data_dir
 SECRET_KEY = CONFIG.secret_key
 GUANXI_ENCRYPTION_KEY = CONFIG.encryption_key  # secrets at rest (core.crypto); None: from SECRET_KEY
+GUANXI_IMPORT_MAX_BYTES = CONFIG.import_max_bytes  # customer imports larger than this are refused up front
 DEBUG = CONFIG.debug
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 GUANXI_BASE_URL = CONFIG.base_url
@@ -219,7 +220,7 @@ else:
 # --- i18n -----------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("简体中文"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "customers" / "importing" / "locale"]  # import/export strings
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("accounts/", include("guanxi.accounts.urls")),
+    path("", include("guanxi.customers.urls_import")),
     path("search/", include("guanxi.customers.urls_search")),
     path("", include("guanxi.customers.urls")),
     path("sales/", include("guanxi.sales.urls")),

@@ -39,6 +39,7 @@ METHODS = ["get", "post", "put", "patch", "delete"]
 # the authorisation those routes are about, and their own tests cover it.
 PARAMS: dict[str, Callable[[World, dict], object]] = {
     "customer_id": lambda w, objs: objs["sam_c"].pk,
+    "import_id": lambda w, objs: objs["import_job"].pk,
     "invitation_id": lambda w, objs: objs["invitation"].pk,
     "message_id": lambda w, objs: objs["outbox_message"].pk,
     "token": lambda w, objs: "not-a-valid-token",
@@ -155,6 +156,12 @@ def a_objects(world: World, customers) -> dict:
         )
         objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
     objs.update(sales_objects(world, customers))
+    from guanxi.customers.models import ImportJob
+
+    objs["import_job"] = ImportJob.all_workspaces.create(
+        workspace=world.ws_a, created_by=world.sam.user, file_name="a.csv", file_path="/nonexistent/a.csv",
+        file_sha256="0" * 64, file_format="csv", headers=["姓名"], mapping={"0": "name"},
+    )  # fmt: skip
     objs["outbox_message"] = OutboxMessage.objects.create(
         sender="noreply@example.com",
         recipients="sam@example.com",

@@ -18,6 +18,7 @@ from guanxi.customers.models.core import (
     SavedView,
     Tag,
 )
+from guanxi.customers.models.imports import DuplicatePolicy, ImportJob, ImportRejectedRow, ImportStatus
 
 __all__ = [
     "AddressKind",
@@ -30,6 +31,10 @@ __all__ = [
     "CustomerTag",
     "CustomFieldDefinition",
     "CustomFieldType",
+    "DuplicatePolicy",
+    "ImportJob",
+    "ImportRejectedRow",
+    "ImportStatus",
     "Interaction",
     "InteractionDirection",
     "InteractionKind",

@@ -1,0 +1,175 @@
+"""Benchmark: import a 1,000,000-row customer CSV (validation, normalisation, duplicate checks, search text).
+
+    GUANXI_DATABASE_URL=postgres://postgres@127.0.0.1:5432/guanxi_import GUANXI_DATA_DIR=/tmp/gx-bench \\
+        python benchmarks/import_customers.py --rows 1000000 [--runs 1]
+    GUANXI_DATA_DIR=/tmp/gx-bench-sqlite python benchmarks/import_customers.py --rows 1000000
+
+Builds the CSV once (realistic Chinese names, mobiles, emails, companies, cities; ~2% in-file duplicates and ~1%
+bad rows), migrates, and imports it into a fresh workspace each run through the same job code as the UI/CLI.
+On PostgreSQL the baseline is a bare ``COPY`` of the same file into a plain unindexed text table, measured in the
+same run; the figure reported is the ratio import / COPY. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国建华玉兰志强红梅文斌晓明海燕春梅丹丹鹏飞子涵欣怡浩然宇轩梓萱一诺雨桐思远博文嘉怡俊杰"
+CITIES = [("北京", "北京"), ("上海", "上海"), ("广东", "广州"), ("广东", "深圳"), ("浙江", "杭州"), ("江苏", "南京"),
+          ("四川", "成都"), ("湖北", "武汉"), ("陕西", "西安"), ("福建", "厦门"), ("山东", "青岛"), ("天津", "天津")]  # fmt: skip
+COMPANIES = [
+    "华为技术",
+    "腾讯科技",
+    "阿里巴巴",
+    "小米科技",
+    "比亚迪",
+    "京东商城",
+    "美的集团",
+    "格力电器",
+    "海尔智家",
+    "",
+]
+PREFIXES = ["130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155", "156", "158",
+            "159", "166", "176", "177", "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "199"]  # fmt: skip
+HEADER = ["姓名", "手机号", "邮箱", "公司", "省份", "城市", "行业", "来源", "标签", "备注"]
+
+
+def make_csv(path: Path, rows: int, seed: int = 42) -> dict:
+    rnd = random.Random(seed)
+    chars = sorted(set(GIVEN))
+    given = [a + b for a in chars for b in chars] + chars  # ~4,000 given names x ~100 surnames
+    dups = bad = 0
+    recent: list[list[str]] = []
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for i in range(rows):
+            r = rnd.random()
+            if r < 0.02 and recent:  # an in-file duplicate: same phone, written differently
+                row = list(rnd.choice(recent))
+                p = row[1]
+                row[1] = f"+86 {p[:3]} {p[3:7]} {p[7:]}"
+                dups += 1
+            elif r < 0.03:  # a bad row: malformed phone or email, or no name
+                row = [rnd.choice(SURNAMES) + rnd.choice(given), "1234", "", "", "", "", "", "", "", ""]
+                if rnd.random() < 0.5:
+                    row[1], row[2] = "", "not-an-email@"
+                bad += 1
+            else:
+                name = rnd.choice(SURNAMES) + rnd.choice(given)
+                phone = rnd.choice(PREFIXES) + f"{rnd.randrange(10**8):08d}"
+                province, city = rnd.choice(CITIES)
+                row = [name, phone, f"u{i}@example.com" if rnd.random() < 0.7 else "", rnd.choice(COMPANIES),
+                       province, city, rnd.choice(["制造", "零售", "金融", "教育", ""]),
+                       rnd.choice(["网站", "展会", "转介绍", ""]), rnd.choice(["VIP", "老客户", "", ""]), ""]  # fmt: skip
+                if len(recent) < 5000:
+                    recent.append(row)
+                elif rnd.random() < 0.01:
+                    recent[rnd.randrange(5000)] = row
+            w.writerow(row)
+    return {"rows": rows, "in_file_duplicates": dups, "bad_rows": bad, "bytes": path.stat().st_size}
+
+
+def bare_copy_seconds(path: Path) -> float:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_copy_baseline")
+        cols = ", ".join(f"c{i} text" for i in range(len(HEADER)))
+        cur.execute(f"CREATE UNLOGGED TABLE bench_copy_baseline ({cols})")
+        t = time.perf_counter()
+        with (
+            path.open("rb") as fh,
+            cur.cursor.copy("COPY bench_copy_baseline FROM STDIN (FORMAT csv, HEADER true)") as cp,
+        ):
+            while block := fh.read(1 << 20):
+                cp.write(block)
+        elapsed = time.perf_counter() - t
+        cur.execute("DROP TABLE bench_copy_baseline")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--chunk", type=int, default=5000)
+    args = ap.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guanxi.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from guanxi.core.context import workspace_context
+    from guanxi.customers.importing.services import import_create, import_run, import_start
+    from guanxi.customers.models import Customer
+    from guanxi.workspaces.models import User
+    from guanxi.workspaces.services import workspace_create
+
+    call_command("migrate", interactive=False, verbosity=0)
+    data = Path(settings.DATA_DIR) / "bench"
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / f"customers-{args.rows}.csv"
+    t = time.perf_counter()
+    made = (
+        make_csv(path, args.rows) if not path.exists() else {"rows": args.rows, "bytes": path.stat().st_size}
+    )
+    gen_s = time.perf_counter() - t
+    runs = []
+    for run in range(args.runs):
+        user = User.objects.create_user(username=f"bench{int(time.time() * 1000)}{run}", password="x" * 12)
+        ws, owner = workspace_create(name=f"Import bench {time.time():.0f}-{run}", owner=user)
+        copy_s = bare_copy_seconds(path) if connection.vendor == "postgresql" else None
+        t0 = time.perf_counter()
+        with workspace_context(ws):
+            with path.open("rb") as fh:
+                job = import_create(actor=owner, file_name=path.name, chunks=fh)
+            t_analyse = time.perf_counter() - t0
+            import_start(actor=owner, job_id=job.pk, enqueue=False)
+        job = import_run(job.pk, chunk_size=args.chunk)
+        total = time.perf_counter() - t0
+        with workspace_context(ws):
+            count = Customer.objects.count()
+        runs.append({
+            "seconds": round(total, 1), "analyse_seconds": round(t_analyse, 1),
+            "rows_per_second": round(args.rows / total), "copy_seconds": round(copy_s, 2) if copy_s else None,
+            "ratio_to_copy": round(total / copy_s, 1) if copy_s else None, "created": job.created_count,
+            "updated": job.updated_count, "skipped": job.skipped_count, "rejected": job.rejected_count,
+            "customers_in_workspace": count, "status": job.status,
+        })  # fmt: skip
+        print(json.dumps({"run": run, **runs[-1]}, ensure_ascii=False), file=sys.stderr, flush=True)
+    secs = [r["seconds"] for r in runs]
+    target = 60 if connection.vendor == "postgresql" else 120
+    out = {
+        "benchmark": "import_customers",
+        "database": connection.vendor,
+        "file": made,
+        "generate_seconds": round(gen_s, 1),
+        "median_seconds": statistics.median(secs),
+        "target_seconds": target,
+        "met": statistics.median(secs) < target,
+        "runs": runs,
+    }
+    if connection.vendor == "postgresql":
+        out["median_ratio_to_copy"] = statistics.median(r["ratio_to_copy"] for r in runs)
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Set-based writes for imports: PostgreSQL COPY into a staging table then INSERT … SELECT / UPDATE … FROM;
+SQLite executemany in large batches. Runs inside the caller's transaction (one per chunk).
+
+Columns come from the model's own fields, so a column another area adds to a model (with a default) is filled
+with its default here too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, models
+
+
+def _fields(model: type[models.Model], with_pk: bool) -> list[models.Field]:
+    return [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+
+
+def _defaults(fields: list[models.Field]) -> dict[str, object]:
+    return {f.attname: f.get_default() for f in fields}
+
+
+def _adapt(fields: list[models.Field]):  # type: ignore[no-untyped-def]
+    """Per-field converters for values the driver does not take as they are (JSON, SQLite datetimes)."""
+    pg = connection.vendor == "postgresql"
+    out = []
+    for f in fields:
+        if isinstance(f, models.JSONField):
+            out.append(lambda v: json.dumps(v, ensure_ascii=False))
+        elif isinstance(f, models.DateTimeField) and not pg:
+            out.append(lambda v: connection.ops.adapt_datetimefield_value(v) if v is not None else None)
+        else:
+            out.append(None)
+    return out
+
+
+def _tuples(fields: list[models.Field], rows: Iterable[dict]) -> list[tuple]:
+    defaults = _defaults(fields)
+    names = [f.attname for f in fields]
+    conv = _adapt(fields)
+    out = []
+    for row in rows:
+        vals = []
+        for name, fn in zip(names, conv, strict=True):
+            v = row.get(name, defaults[name])
+            vals.append(fn(v) if fn is not None else v)
+        out.append(tuple(vals))
+    return out
+
+
+def allocate_ids(model: type[models.Model], count: int) -> list[int]:
+    """``count`` fresh primary keys for ``model``, reserved inside the current (write) transaction."""
+    if count == 0:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return [r[0] for r in cur.fetchall()]
+        # SQLite: the write lock is held from BEGIN (IMMEDIATE), so nobody else can take these ids meanwhile.
+        cur.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')  # noqa: S608 - table from the model
+        top = cur.fetchone()[0]
+        cur.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = %s", [table])
+        top = max(top, cur.fetchone()[0])
+        return list(range(top + 1, top + 1 + count))
+
+
+def _stage(cur, table: str, cols: Sequence[str], kind: str) -> str:  # type: ignore[no-untyped-def]
+    stage = f"gx_{kind}_{table}"
+    col_sql = ", ".join(f'"{c}"' for c in cols)
+    cur.execute(
+        f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '  # noqa: S608
+        f'SELECT {col_sql} FROM "{table}" WITH NO DATA'
+    )
+    # Emptied at commit, but a chunk may run inside a caller's longer transaction: start from nothing.
+    cur.execute(f'TRUNCATE "{stage}"')
+    return stage
+
+
+def _copy(cur, stage: str, cols: Sequence[str], rows: list[tuple]) -> None:  # type: ignore[no-untyped-def]
+    col_sql = ", ".join(f'"{c}"' for c in cols)
+    with cur.cursor.copy(f'COPY "{stage}" ({col_sql}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def bulk_insert(
+    model: type[models.Model], rows: list[dict], *, with_pk: bool = False, ignore_conflicts: bool = False
+) -> None:
+    """Insert ``rows`` (dicts by attname; missing fields take the model default)."""
+    if not rows:
+        return
+    fields = _fields(model, with_pk)
+    cols = [f.column for f in fields]
+    data = _tuples(fields, rows)
+    table = model._meta.db_table
+    col_sql = ", ".join(f'"{c}"' for c in cols)
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            stage = _stage(cur, table, cols, "ins")
+            _copy(cur, stage, cols, data)
+            tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+            cur.execute(f'INSERT INTO "{table}" ({col_sql}) SELECT {col_sql} FROM "{stage}"{tail}')  # noqa: S608
+        else:
+            verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
+            marks = ", ".join(["%s"] * len(cols))
+            cur.executemany(f'{verb} INTO "{table}" ({col_sql}) VALUES ({marks})', data)  # noqa: S608
+
+
+def bulk_update(model: type[models.Model], rows: list[dict], update_fields: list[str]) -> None:
+    """Set ``update_fields`` (attnames) on the rows with these primary keys (each dict has every field)."""
+    if not rows:
+        return
+    fields = _fields(model, True)
+    table = model._meta.db_table
+    by_name = {f.attname: f for f in fields}
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cols = [f.column for f in fields]
+            stage = _stage(cur, table, cols, "upd")
+            _copy(cur, stage, cols, _tuples(fields, rows))
+            sets = ", ".join(f'"{by_name[a].column}" = s."{by_name[a].column}"' for a in update_fields)
+            cur.execute(f'UPDATE "{table}" AS t SET {sets} FROM "{stage}" AS s WHERE t.id = s.id')  # noqa: S608
+        else:
+            ufields = [by_name[a] for a in update_fields]
+            sets = ", ".join(f'"{f.column}" = %s' for f in ufields)
+            data = [(*t, r["id"]) for t, r in zip(_tuples(ufields, rows), rows, strict=True)]
+            cur.executemany(f'UPDATE "{table}" SET {sets} WHERE id = %s', data)  # noqa: S608
