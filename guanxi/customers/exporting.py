@@ -21,6 +21,7 @@ from guanxi.core.context import workspace_context
 from guanxi.core.errors import ValidationFailed
 from guanxi.customers.models import Customer, CustomerTag, CustomFieldDefinition
 from guanxi.customers.normalize import mask_email, mask_phone, neutralise_formula
+from guanxi.customers.privacy import personal_access
 from guanxi.customers.selectors import customer_list
 from guanxi.ledger.services import audit_record
 from guanxi.workspaces import permissions
@@ -58,19 +59,6 @@ def _filtered(actor: Membership, filters: dict[str, str]):  # type: ignore[no-un
         else:
             qs = qs.filter(**{key: value})
     return qs
-
-
-def _may_see(actor: Membership):  # type: ignore[no-untyped-def]
-    """personal_data view scope: whose phones and emails the member sees in full. (A local helper until the
-    shared guanxi.customers.privacy lands.)"""
-    cache: dict[int | None, bool] = {}
-
-    def check(owner_id: int | None) -> bool:
-        if owner_id not in cache:
-            cache[owner_id] = permissions.can(actor, Module.PERSONAL_DATA, "view", owner_id=owner_id)
-        return cache[owner_id]
-
-    return check
 
 
 def header(custom: list[CustomFieldDefinition]) -> list[str]:
@@ -152,7 +140,7 @@ def export_stream(*, actor: Membership, fmt: str, filters: dict[str, str]) -> It
         with workspace_context(workspace):
             try:
                 custom = list(CustomFieldDefinition.objects.filter(is_active=True))
-                see = _may_see(actor)
+                see = personal_access(actor).may_see  # the one rule the UI and API use too
                 if fmt == "csv":
                     buf = io.StringIO()
                     w = csv.writer(buf)
