@@ -21,4 +21,5 @@ api = GuanxiAPI(
 
 api.add_router("", "guanxi.workspaces.api.router")
 api.add_router("", "guanxi.customers.api.router")
+api.add_router("", "guanxi.customers.api_dedupe.router")
 api.add_router("", "guanxi.ledger.api.router")

@@ -9,5 +9,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("accounts/", include("guanxi.accounts.urls")),
+    path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),
 ]

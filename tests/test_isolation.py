@@ -44,10 +44,13 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "member_id": lambda w, objs: w.sam.pk,
     "team_id": lambda w, objs: w.team_east.pk,
     "uidb64": lambda w, objs: urlsafe_base64_encode(force_bytes(w.sam.user.pk)),
+    "scan_id": lambda w, objs: objs["dedupe_scan"].pk,
+    "candidate_id": lambda w, objs: objs["candidate"].pk,
+    "merge_id": lambda w, objs: objs["merge"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
-SECRETS = ["张三丰", "李四", "王五有限公司", "13800138000", "sam@example.com", "Acme 贸易"]
+SECRETS = ["张三丰", "李四", "王五有限公司", "13800138000", "sam@example.com", "Acme 贸易", "赵六", "錢七"]
 
 # Routes allowed to answer 200 to anyone (they address no tenant object); they are still checked for leaks and
 # for changes to workspace A.
@@ -144,6 +147,9 @@ def a_objects(world: World, customers) -> dict:
         body="reset 13800138000",
         raw="",
     )
+    from tests.customers.test_dedupe_support import dedupe_objects
+
+    objs.update(dedupe_objects(world))
     return objs
 
 
