@@ -285,3 +285,49 @@ def test_undo_is_refused_while_the_survivor_is_merged_into_another(world, pair):
         customer_merge_undo(actor=world.sam, merge_id=first.pk)
         assert Customer.objects.filter(merged_into__isnull=False).count() == 0
         assert Interaction.objects.filter(customer=pair["m"], kind="call").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_merges_of_one_pair_apply_once(world):
+    """Two members merge the same pair at once (in both directions): exactly one merge applies, the other is refused.
+    On PostgreSQL the two run in parallel threads against the row locks; SQLite serialises writers anyway, so there
+    they run one after the other."""
+    import threading
+
+    from django.db import connection
+
+    with workspace_context(world.ws_a):
+        a = make_customer("林峰", phones=["13600136000"], owner=world.olivia.user)
+        b = make_customer("林鋒", phones=["13600136000"], owner=world.olivia.user)
+        Interaction.objects.create(customer=b, kind="call", occurred_at=timezone.now())
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def run(survivor, merged, parallel):
+        try:
+            with workspace_context(world.ws_a):
+                if parallel:
+                    barrier.wait(timeout=10)
+                customer_merge(actor=world.olivia, survivor_id=survivor.pk, merged_id=merged.pk)
+            outcomes.append("merged")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            if parallel:
+                connection.close()
+
+    parallel = connection.vendor == "postgresql"
+    if parallel:
+        threads = [threading.Thread(target=run, args=args + (True,)) for args in ((a, b), (b, a))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    else:
+        run(a, b, False)
+        run(b, a, False)
+    assert sorted(outcomes) == ["conflict", "merged"]
+    with workspace_context(world.ws_a):
+        assert CustomerMerge.objects.count() == 1
+        assert Customer.objects.filter(pk__in=[a.pk, b.pk], merged_into__isnull=True).count() == 1
+        assert Interaction.objects.filter(kind="call").count() == 1
