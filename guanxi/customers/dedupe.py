@@ -187,6 +187,10 @@ FUZZY_MIN = 85  # rapidfuzz ratio (0..100) from which two names count as "simila
 MAX_BLOCK = 40  # blocks up to this size: every pair; larger blocks: a sliding window
 WINDOW = 8  # neighbours each member of a large block is compared with (in pinyin order)
 RARE_PINYIN_BLOCK = 12  # a pinyin shared by at most this many customers is a block on its own (any city)
+COMMON_NAME = (
+    3  # more customers than this with one pinyin in one city: the name alone says less (see score_pair)
+)
+_NAME_REASONS = frozenset({"name", "traditional", "pinyin", "fuzzy_name"})
 
 _LATIN = re.compile(r"[a-z]")
 
@@ -206,9 +210,12 @@ class Person:
 
 
 def score_pair(
-    a: Person, b: Person, *, same_phone: bool = False, same_email: bool = False
+    a: Person, b: Person, *, same_phone: bool = False, same_email: bool = False, name_count: int = 1
 ) -> tuple[float, list]:
-    """Score (0..1) and reasons that ``a`` and ``b`` are the same customer."""
+    """Score (0..1) and reasons that ``a`` and ``b`` are the same customer.
+
+    ``name_count`` is how many customers share the name's pinyin in the city: a common name (王伟 in 北京) is weak
+    evidence, so the name's weight shrinks as COMMON_NAME / name_count once more than COMMON_NAME share it."""
     reasons: list[str] = []
     if same_phone or (a.phone and a.phone == b.phone):
         reasons.append("phone")
@@ -235,11 +242,15 @@ def score_pair(
         reasons.append("company")
     if a.city and a.city == b.city:
         reasons.append("city")
+    name_factor = min(1.0, COMMON_NAME / name_count) if name_count > COMMON_NAME else 1.0
     miss = 1.0
     for r in reasons:
-        miss *= 1.0 - WEIGHTS[r]
+        w = WEIGHTS[r]
+        if r in _NAME_REASONS:
+            w *= name_factor
+        miss *= 1.0 - w
     score = 1.0 - miss
-    name_evidence = {"name", "traditional", "pinyin", "fuzzy_name"} & set(reasons)
+    name_evidence = _NAME_REASONS & set(reasons)
     if not name_evidence and na and nb and ratio < 50:
         score *= (
             0.8  # a shared phone with a quite different name: a family or a switchboard, maybe not one person
@@ -389,6 +400,9 @@ def duplicate_pairs(*, ws_id: int, progress: Callable[[int, str], None] = lambda
     result = ScanResult()
     people: dict[int, Person] = {}
     pairs: dict[int, int] = {}  # (a << 32 | b) -> bitmask of the blocking keys that paired them
+    name_count: dict[
+        int, int
+    ] = {}  # customer id -> customers sharing its pinyin in its city (only when common)
     blocks = _blocks(ws_id)
     bit = {b.kind: 1 << i for i, b in enumerate(blocks)}
     for n, block in enumerate(blocks):
@@ -400,6 +414,8 @@ def duplicate_pairs(*, ws_id: int, progress: Callable[[int, str], None] = lambda
         for row in _block_rows(block):
             k, cid = row[0], row[1]
             if k != current_key:
+                if block.kind == "name_city" and len(members) > COMMON_NAME:
+                    name_count.update(dict.fromkeys(members, len(members)))
                 pairs_made += _add_pairs(pairs, members, bit[block.kind])
                 current_key, members = k, []
                 blocks_seen += 1
@@ -418,6 +434,8 @@ def duplicate_pairs(*, ws_id: int, progress: Callable[[int, str], None] = lambda
             if not members or members[-1] != cid:
                 members.append(cid)
                 members_seen += 1
+        if block.kind == "name_city" and len(members) > COMMON_NAME:
+            name_count.update(dict.fromkeys(members, len(members)))
         pairs_made += _add_pairs(pairs, members, bit[block.kind])
         result.stats[block.kind] = {"blocks": blocks_seen, "members": members_seen, "pairs": pairs_made}
     progress(65, "score")
@@ -426,7 +444,11 @@ def duplicate_pairs(*, ws_id: int, progress: Callable[[int, str], None] = lambda
     for i, (key, bits) in enumerate(pairs.items()):
         a, b = people[key >> 32], people[key & mask]
         score, reasons = score_pair(
-            a, b, same_phone=bool(bits & phone_bit), same_email=bool(bits & email_bit)
+            a,
+            b,
+            same_phone=bool(bits & phone_bit),
+            same_email=bool(bits & email_bit),
+            name_count=max(name_count.get(a.id, 1), name_count.get(b.id, 1)),
         )
         if score >= KEEP_SCORE:
             result.candidates.append((a.id, b.id, score, reasons))

@@ -182,3 +182,15 @@ def test_scores_rank_strong_evidence_above_weak():
     assert reasons == ["pinyin"]
     assert phone > homophone
     assert simplified("陳大文") == simplified("陈大文") == "陈大文"
+
+
+def test_a_common_name_in_one_city_is_weak_evidence():
+    from guanxi.customers.dedupe import KEEP_SCORE, Person
+
+    a = Person(id=1, name="王伟", pinyin="wangwei", city="北京", kind="person", company="", phone="", email="")
+    b = Person(id=2, name="王伟", pinyin="wangwei", city="北京", kind="person", company="", phone="", email="")
+    rare, _ = score_pair(a, b, name_count=2)
+    common, _ = score_pair(a, b, name_count=40)
+    assert rare >= KEEP_SCORE > common
+    with_phone, _ = score_pair(a, b, same_phone=True, name_count=40)
+    assert with_phone > rare  # a shared phone still makes even a common name a likely duplicate
