@@ -193,6 +193,11 @@ COMMON_NAME = (
 _NAME_REASONS = frozenset({"name", "traditional", "pinyin", "fuzzy_name"})
 
 _LATIN = re.compile(r"[a-z]")
+PINYIN_FUZZY_MIN = 90
+
+
+def _initials(name: str) -> str:
+    return name_pinyin(name)[1]
 
 
 @dataclass(frozen=True)
@@ -234,8 +239,11 @@ def score_pair(
             ratio = fuzz.token_sort_ratio(na, nb)
         else:
             ratio = fuzz.ratio(simplified(a.name), simplified(b.name))
-        if a.pinyin and b.pinyin:
-            ratio = max(ratio, fuzz.ratio(a.pinyin, b.pinyin))
+        if a.pinyin and b.pinyin and _initials(a.name) == _initials(b.name):
+            # near-homophones (xiaoming / xiaomin, zh / z): same initials and almost the same pinyin; a different
+            # character (zhangxiaoming / zhangxiaoling) is a different name
+            p_ratio = fuzz.ratio(a.pinyin, b.pinyin)
+            ratio = max(ratio, p_ratio if p_ratio >= PINYIN_FUZZY_MIN else 0)
         if ratio >= FUZZY_MIN:
             reasons.append("fuzzy_name")
     if a.company and a.company == b.company:

@@ -59,6 +59,11 @@ def crowd(world):
             # a typo in an English name, same city
             "fuzzy_1": make_customer("Jonathan Miller", city="Shanghai", owner=o),
             "fuzzy_2": make_customer("Jonathon Miller", city="Shanghai", owner=o),
+            # near-homophones in one city (front/back nasal), and two different given names that only sound alike
+            "near_1": make_customer("王小明", city="杭州", owner=o),
+            "near_2": make_customer("王小敏", city="杭州", owner=o),
+            "other_6": make_customer("张晓明", city="杭州", owner=o),
+            "other_7": make_customer("张晓玲", city="杭州", owner=o),
             # same company written two ways, same person's name
             "co_1": make_customer("王芳", company_name="阿里巴巴（中国）有限公司", owner=o),
             "co_2": make_customer("王芳", company_name="阿里巴巴中国", owner=o),
@@ -85,6 +90,7 @@ def test_it_finds_phone_email_pinyin_traditional_fuzzy_and_company_pairs(world, 
         ("张伟", "章伟"): "pinyin",
         ("陳大文", "陈大文"): "traditional",
         ("Jonathan Miller", "Jonathon Miller"): "fuzzy_name",
+        ("王小明", "王小敏"): "fuzzy_name",
         ("王芳", "王芳"): "company",
     }
     for names, reason in expect.items():
@@ -102,7 +108,7 @@ def test_it_finds_phone_email_pinyin_traditional_fuzzy_and_company_pairs(world, 
 def test_it_does_not_pair_unrelated_customers_or_other_workspaces(world, crowd):
     _scan(world)
     names = {n for pair in _pairs(world.ws_a) for n in pair}
-    assert not names & {"李娜", "赵敏", "孙丽", "周杰"}
+    assert not names & {"李娜", "赵敏", "孙丽", "周杰", "张晓明", "张晓玲"}
     _scan(world, ws=world.ws_b)
     assert _pairs(world.ws_b) == {}  # B's 刘洋 has A's phone, but A is not B's business
 
@@ -187,8 +193,12 @@ def test_scores_rank_strong_evidence_above_weak():
 def test_a_common_name_in_one_city_is_weak_evidence():
     from guanxi.customers.dedupe import KEEP_SCORE, Person
 
-    a = Person(id=1, name="王伟", pinyin="wangwei", city="北京", kind="person", company="", phone="", email="")
-    b = Person(id=2, name="王伟", pinyin="wangwei", city="北京", kind="person", company="", phone="", email="")
+    a = Person(
+        id=1, name="王伟", pinyin="wangwei", city="北京", kind="person", company="", phone="", email=""
+    )
+    b = Person(
+        id=2, name="王伟", pinyin="wangwei", city="北京", kind="person", company="", phone="", email=""
+    )
     rare, _ = score_pair(a, b, name_count=2)
     common, _ = score_pair(a, b, name_count=40)
     assert rare >= KEEP_SCORE > common
