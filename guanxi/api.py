@@ -23,6 +23,7 @@ api.add_router("", "guanxi.workspaces.api.router")
 # before the customers router: /customers/search must not be read as /customers/{customer_id}
 api.add_router("", "guanxi.customers.api_search.router")
 api.add_router("", "guanxi.customers.api.router")
+api.add_router("", "guanxi.customers.api_dedupe.router")
 api.add_router("", "guanxi.ledger.api.router")
 api.add_router("", "guanxi.sales.api.router")
 api.add_router("", "guanxi.customers.api_import.router")

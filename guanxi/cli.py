@@ -10,6 +10,7 @@ guanxi apikey create --workspace W --user U [--name N] [--scope read|write]...
 guanxi apikey list --workspace W --user U | guanxi apikey revoke --workspace W --user U ID
 guanxi import customers FILE --workspace W [--on-duplicate skip|update|create] [--mapping JSON] [--user U]
 guanxi export customers --workspace W --format csv|xlsx|vcard --output FILE [--filter key=value ...] [--user U]
+guanxi dedupe scan --workspace W [--json]   find likely duplicate customers (review them in the web UI / API)
 guanxi check                            validate settings and the database connection
 guanxi compilemessages                  build the zh-Hans/English translation catalogues
 guanxi manage ARGS...                   any Django management command
@@ -439,6 +440,39 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- duplicates ------------------------------------------------------------------------------------------------
+@command("dedupe scan")
+def cmd_dedupe_scan(args: argparse.Namespace) -> int:
+    """Scan a workspace for likely duplicate customers now (in this process) and print the counts."""
+    _setup_django()
+    from guanxi.core.context import workspace_context
+    from guanxi.core.errors import NotFound
+    from guanxi.customers.dedupe import duplicate_scan_run
+    from guanxi.customers.models import DuplicateScan
+    from guanxi.ledger.services import audit_record
+    from guanxi.workspaces.models import Workspace
+
+    ws = Workspace.objects.filter(pk=int(args.workspace)).first() if args.workspace.isdigit() else None
+    ws = ws or Workspace.objects.filter(slug=args.workspace).first()
+    if ws is None:
+        raise _fail(NotFound(f"no workspace with id or slug {args.workspace!r}"))
+    with workspace_context(ws):
+        scan = DuplicateScan.objects.create()
+        audit_record(workspace=ws, actor=None, action="customer.duplicate_scan", obj=scan)
+        scan = duplicate_scan_run(scan_id=scan.pk)
+    data = {
+        "id": scan.pk,
+        "status": scan.status,
+        "candidates_found": scan.candidates_found,
+        "seconds": scan.stats.get("seconds"),
+        "stats": scan.stats,
+    }
+    emit(
+        args, data, f"scan {scan.pk}: {scan.candidates_found} possible duplicate pairs in {data['seconds']} s"
+    )
+    return 0
+
+
 @command("export customers")
 def cmd_export_customers(args: argparse.Namespace) -> int:
     """Export customers (masked by the acting member's personal-data scope) to a file."""
@@ -613,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["csv", "xlsx", "vcard"], default="csv")
     sp.add_argument("--output", required=True)
     sp.add_argument("--filter", action="append", help="key=value (repeatable): kind, city, tag, q, …")
+    sp.add_argument("--json", action="store_true")
+    dd = sub.add_parser("dedupe", help="duplicate customers").add_subparsers(dest="sub", required=True)
+    sp = dd.add_parser("scan", help="scan a workspace for likely duplicates now")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
     sp.add_argument("--json", action="store_true")
     return p
 

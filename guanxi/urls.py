@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("guanxi.customers.urls")),
     path("sales/", include("guanxi.sales.urls")),
     path("f/", include("guanxi.sales.urls_public")),
+    path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),
 ]

@@ -57,10 +57,13 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "territory_id": lambda w, objs: objs["territory"].pk,
     "rule_id": lambda w, objs: objs["rule"].pk,
     "form_id": lambda w, objs: objs["lead_form"].pk,
+    "scan_id": lambda w, objs: objs["dedupe_scan"].pk,
+    "candidate_id": lambda w, objs: objs["candidate"].pk,
+    "merge_id": lambda w, objs: objs["merge"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
-SECRETS = ["张三丰", "李四", "王五有限公司", "13800138000", "sam@example.com", "Acme 贸易"]
+SECRETS = ["张三丰", "李四", "王五有限公司", "13800138000", "sam@example.com", "Acme 贸易", "赵六", "錢七"]
 
 # Routes allowed to answer 200 to anyone (they address no tenant object); they are still checked for leaks and
 # for changes to workspace A.
@@ -169,6 +172,9 @@ def a_objects(world: World, customers) -> dict:
         body="reset 13800138000",
         raw="",
     )
+    from tests.customers.test_dedupe_support import dedupe_objects
+
+    objs.update(dedupe_objects(world))
     return objs
 
 

@@ -18,6 +18,7 @@ from guanxi.customers.models.core import (
     SavedView,
     Tag,
 )
+from guanxi.customers.models.dedupe import CustomerMerge, DuplicateCandidate, DuplicateScan  # noqa: F401
 from guanxi.customers.models.imports import DuplicatePolicy, ImportJob, ImportRejectedRow, ImportStatus
 
 __all__ = [
