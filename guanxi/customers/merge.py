@@ -26,6 +26,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi.core.crypto import decrypt_str, encrypt_str
 from guanxi.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from guanxi.customers.models import (
     Customer,
@@ -221,6 +222,13 @@ def _blank(values: list[Any]) -> bool:
     return all(v in (None, "") for v in values)
 
 
+def _reencrypt(token: str, *, field: str, src: int, dst: int) -> str:
+    """Sensitive values are encrypted bound to their customer (``customer:<id>:<field>``): a value moving to the
+    survivor is decrypted under the merged customer's context and encrypted again under the survivor's."""
+    plain = decrypt_str(token, context=f"customer:{src}:{field}")
+    return encrypt_str(plain, context=f"customer:{dst}:{field}")
+
+
 def _apply_choices(survivor: Customer, merged: Customer, choices: dict[str, Side]) -> dict[str, Side]:
     """Set the survivor's fields from the chosen side; returns the side actually used per group."""
     used: dict[str, Side] = {}
@@ -232,7 +240,10 @@ def _apply_choices(survivor: Customer, merged: Customer, choices: dict[str, Side
             side = "merged" if blank_s and has_m and not key.startswith("consent") else "survivor"
         if side == "merged":
             for a in attrs:
-                setattr(survivor, a, getattr(merged, a))
+                value = getattr(merged, a)
+                if a.endswith("_enc") and value:
+                    value = _reencrypt(value, field=a.removesuffix("_enc"), src=merged.pk, dst=survivor.pk)
+                setattr(survivor, a, value)
         used[key] = side
     custom = dict(survivor.custom or {})
     for key in sorted(set(survivor.custom or {}) | set(merged.custom or {})):

@@ -9,6 +9,7 @@ from django.apps import apps
 from django.utils import timezone
 
 from guanxi.core.context import workspace_context
+from guanxi.core.crypto import decrypt_str, encrypt_str
 from guanxi.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from guanxi.customers.merge import customer_merge, customer_merge_undo, customer_references
 from guanxi.customers.models import (
@@ -69,9 +70,10 @@ def pair(world):
             custom={"level": "silver", "birthday": "1980-01-02"},
             consent_email=True,
             consent_updated_at=timezone.now() - dt.timedelta(days=3),
-            id_card_enc="v1:ciphertext-of-merged",
             id_card_last4="1234",
         )
+        m.id_card_enc = encrypt_str("110105194912311234", context=f"customer:{m.pk}:id_card")
+        m.save(update_fields=["id_card_enc"])
         CustomerTag.objects.create(customer=s, tag=vip)
         CustomerTag.objects.create(customer=m, tag=vip)  # already on the survivor: stays behind
         CustomerTag.objects.create(customer=m, tag=lead)
@@ -108,7 +110,8 @@ def test_it_merges_with_per_field_choices(world, pair):
         assert s.title == "经理" and s.company_name == "大文贸易"
         assert s.custom == {"level": "silver", "size": "10", "birthday": "1980-01-02"}
         assert s.consent_sms is True and s.consent_email is False  # consent is never taken silently
-        assert s.id_card_last4 == "1234" and s.id_card_enc == "v1:ciphertext-of-merged"
+        assert s.id_card_last4 == "1234"  # re-encrypted for the survivor (the context names the customer)
+        assert decrypt_str(s.id_card_enc, context=f"customer:{s.pk}:id_card") == "110105194912311234"
         assert s.name_pinyin == "chendawen" and "13700137111" in s.search_text
         assert m.merged_into_id == s.pk  # kept, hidden
         assert record.choices["name"] == "merged" and record.choices["industry"] == "merged"
@@ -331,3 +334,26 @@ def test_concurrent_merges_of_one_pair_apply_once(world):
         assert CustomerMerge.objects.count() == 1
         assert Customer.objects.filter(pk__in=[a.pk, b.pk], merged_into__isnull=True).count() == 1
         assert Interaction.objects.filter(kind="call").count() == 1
+
+
+def test_a_sensitive_value_taken_from_the_merged_customer_still_reveals_on_the_survivor(world):
+    from guanxi.customers.services import customer_create, customer_reveal_sensitive
+
+    id_card = "11010519491231002X"
+    with workspace_context(world.ws_a):
+        s = customer_create(actor=world.olivia, name="陈大文", phones=[{"number": "13800138111"}])
+        m = customer_create(
+            actor=world.olivia,
+            name="陳大文",
+            phones=[{"number": "13900139111"}],
+            id_card=id_card,
+            allow_duplicate=True,
+        )
+        record = customer_merge(
+            actor=world.olivia, survivor_id=s.pk, merged_id=m.pk, choices={"id_card": "merged"}
+        )
+        assert customer_reveal_sensitive(actor=world.olivia, customer_id=s.pk, field="id_card") == id_card
+        customer_merge_undo(actor=world.olivia, merge_id=record.pk)
+        assert customer_reveal_sensitive(actor=world.olivia, customer_id=m.pk, field="id_card") == id_card
+        survivor = Customer.objects.get(pk=s.pk)
+        assert survivor.id_card_enc == "" and survivor.id_card_last4 == ""
