@@ -41,6 +41,7 @@ from guanxi.customers.models import (
 from guanxi.customers.models.dedupe import DuplicateStatus
 from guanxi.customers.normalize import name_pinyin, search_document
 from guanxi.customers.selectors import get_customer_for
+from guanxi.customers.timeline import interaction_record
 from guanxi.ledger.services import audit_record, snapshot
 from guanxi.workspaces.models import Membership
 
@@ -277,14 +278,14 @@ def _refresh_derived(c: Customer) -> None:
 
 
 def _timeline_note(customer: Customer, actor: Membership, subject: str, data: dict) -> Interaction:
-    """A "system" entry on the customer's timeline. Local stand-in for ``timeline.interaction_record`` (the core
-    area's service), writing the same ``Interaction`` row."""
-    return Interaction.objects.create(
-        customer=customer,
+    """A "system" entry on the customer's timeline, through the one timeline service (architecture rule 3)."""
+    return interaction_record(
+        workspace=actor.workspace,
+        customer_id=customer.pk,
         kind=InteractionKind.SYSTEM,
         occurred_at=timezone.now(),
         actor=actor.user,
-        subject=subject[:300],
+        subject=subject,
         source_type="customers.customermerge",
         source_id=str(data.get("merge_id", "")),
         data=data,
