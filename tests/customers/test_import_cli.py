@@ -71,7 +71,10 @@ def test_cli_export_acts_as_the_given_user_with_masking(world, tmp_path, capsys)
     assert rc == 1
 
 
-@pytest.mark.skipif(os.environ.get("GUANXI_DATABASE_URL", "").startswith("postgres"), reason="SQLite file")
+@pytest.mark.skipif(
+    os.environ.get("GUANXI_DATABASE_URL", "").startswith("postgres"),
+    reason="needs SQLite: reads the SQLite file",
+)
 def test_killing_the_import_process_midway_then_rerunning_loses_and_doubles_nothing(tmp_path):
     """A real `guanxi import customers` process, SIGKILLed after its first committed chunks, then run again."""
     n = 40_000

@@ -303,7 +303,7 @@ def test_the_search_page_outsider_sees_nothing_of_a(world, people):
 # --- the indexes --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 index")
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="needs SQLite: its FTS5 index")
 def test_sqlite_search_index_survives_a_table_remake(world, people):
     from guanxi.customers.search import sqlite_search_index_ensure
 
@@ -317,7 +317,7 @@ def test_sqlite_search_index_survives_a_table_remake(world, people):
     assert names(world, "0136000") == ["欧阳锋"]  # through the FTS table, kept in step by the trigger again
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's GIN indexes")
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: its GIN indexes")
 def test_postgresql_uses_the_bigram_and_trigram_indexes(world, people):
     with connection.cursor() as cur:
         cur.execute("SET LOCAL enable_seqscan = off")

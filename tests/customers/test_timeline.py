@@ -64,7 +64,7 @@ def test_record_on_a_merged_customer_goes_to_the_survivor(world, customers):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_with_one_external_key_write_one_row(world, customers):
     if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers: the race needs PostgreSQL")
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so the race cannot happen there")
     barrier = threading.Barrier(2)
     results, errors = [], []
 
