@@ -1,25 +1,28 @@
 """PostgreSQL row-level security: the database's second lock on tenant rows (architecture rule 1).
 
 The first lock is the scoped manager (``TenantModel.objects``). This one holds even for code that forgets it: raw
-SQL, ``all_workspaces`` inside a request, a bad join. For every concrete ``TenantModel`` table we keep
+SQL, ``all_workspaces`` inside a request, a bad join. The design is a *role switch*:
 
-    ENABLE + FORCE ROW LEVEL SECURITY
-    POLICY guanxi_tenant: a row passes (read or write) only when
-        current_setting('guanxi.rls_bypass') = 'on'                       -- explicit bypass mode, or
-        OR workspace_id = current_setting('guanxi.workspace_id')::bigint  -- the current workspace's row
+    <login role>          owns the tables; RLS does not bind a table's owner (no FORCE): bypass mode
+    <login role>_tenant   a NOLOGIN role the login role is a member of, granted the same table privileges; every
+                          tenant table has ROW LEVEL SECURITY with the policy guanxi_tenant TO that role:
+                              workspace_id = current_setting('guanxi.workspace_id')::bigint
 
-The two session settings follow ``guanxi.core.context``: when a workspace becomes current the connection leaves
-bypass mode and is pinned to that workspace; when the context goes back to no workspace it returns to bypass
-mode. Bypass is the state for work that is not on behalf of one workspace: migrations, management commands,
-identity lookups during authentication (membership by user, API key by prefix — they run before the workspace is
-known), and jobs until they enter ``workspace_context``. A connection that never set bypass (psql, another
-program) sees no tenant rows at all.
+When a workspace becomes current (``guanxi.core.context``) the connection runs ``SET ROLE <login>_tenant`` and
+sets ``guanxi.workspace_id``; when the context goes back to no workspace, or inside ``bypass()``, it runs
+``RESET ROLE``. Bypass is the state for work that is not on behalf of one workspace: migrations, management
+commands, identity lookups during authentication, jobs until they enter ``workspace_context`` — and the search
+queries, because under RLS PostgreSQL never uses an index for an operator that is not LEAKPROOF (LIKE, pg_trgm,
+array containment), so trigram search would scan every workspace's rows; there the first lock still filters.
+
+Why a role switch and not a bypass flag in the policy: a policy such as ``flag = 'on' OR workspace_id = …`` is
+still a security barrier to the planner, which then refuses those indexes even in bypass mode.
 
 Pooled connections: every checkout runs ``apply`` (from the backend's ``init_connection_state``), so a connection
-handed back by another request never keeps that request's workspace.
+handed back by another request never keeps that request's role or workspace.
 
-RLS only binds roles that are neither superuser nor BYPASSRLS: connect the application as an ordinary role
-(see docs/operations.md). ``FORCE`` makes it bind the tables' owner too.
+The login role needs CREATEROLE (or an operator creates ``<login>_tenant`` and grants it once, see
+docs/operations.md); ``ensure_policies`` (after every migrate) creates the role, grants and policies where missing.
 """
 
 from __future__ import annotations
@@ -38,13 +41,38 @@ from guanxi.core.context import get_current_workspace, on_workspace_change
 
 log = logging.getLogger("guanxi.rls")
 
-BYPASS_SETTING = "guanxi.rls_bypass"
+BYPASS_SETTING = "guanxi.rls_bypass"  # informational ('on' in bypass mode): what the connection is doing
 WORKSPACE_SETTING = "guanxi.workspace_id"
 POLICY_NAME = "guanxi_tenant"
-POLICY_CONDITION = (
-    f"current_setting('{BYPASS_SETTING}', true) = 'on'"
-    f" OR {{column}} = NULLIF(current_setting('{WORKSPACE_SETTING}', true), '')::bigint"
-)
+POLICY_CONDITION = f"{{column}} = NULLIF(current_setting('{WORKSPACE_SETTING}', true), '')::bigint"
+
+# alias -> tenant role name, once it is known to exist and the login role may SET ROLE to it
+_tenant_roles: dict[str, str | None] = {}
+
+
+def tenant_role_name(conn: BaseDatabaseWrapper) -> str:
+    """``<login role>_tenant``: the role tenant-mode connections switch to."""
+    user = conn.settings_dict.get("USER") or "guanxi"
+    return f"{user}_tenant"[:63]
+
+
+def _tenant_role(conn: BaseDatabaseWrapper) -> str | None:
+    """The tenant role if it exists and this login may use it (checked once per process and alias)."""
+    alias = conn.alias
+    if alias not in _tenant_roles:
+        name = tenant_role_name(conn)
+        with conn.connection.cursor() as cur:
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
+                " AND pg_has_role(current_user, %s, 'MEMBER')",
+                [name, name],
+            )
+            ok = bool(cur.fetchone()[0])
+        if not ok:
+            return None  # not set up yet (before the first migrate): don't cache, look again next time
+        _tenant_roles[alias] = name
+    return _tenant_roles[alias]
+
 
 # Set by ``bypass()``: an explicit, greppable cross-tenant section inside a request (the workspace switcher
 # listing the user's memberships of other workspaces is the example).
@@ -68,11 +96,16 @@ def apply(conn: BaseDatabaseWrapper) -> None:
     if conn.vendor != "postgresql" or conn.connection is None:
         return
     ws_id, bypass = _wanted_state()
+    role = _tenant_role(conn) if bypass == "off" else None
     with conn.connection.cursor() as cur:
         cur.execute(
             "SELECT set_config(%s, %s, false), set_config(%s, %s, false)",
             [WORKSPACE_SETTING, ws_id, BYPASS_SETTING, bypass],
         )
+        if role is not None:
+            cur.execute(f'SET ROLE "{role}"')
+        else:
+            cur.execute("RESET ROLE")
 
 
 def _in_event_loop() -> bool:
@@ -129,36 +162,58 @@ def tenant_tables() -> list[tuple[str, str]]:
 
 
 def ensure_policies(using: str = "default") -> list[str]:
-    """Enable, force and add the tenant policy where missing. Idempotent; returns the tables it changed."""
+    """Create the tenant role and its grants, enable RLS and add the tenant policy where missing.
+
+    Idempotent; returns the tables it changed. Tables from before the role switch (FORCE'd, with the old
+    flag-based policy) are brought to the current design.
+    """
     conn = connections[using]
     if conn.vendor != "postgresql":
         return []
     qn = conn.ops.quote_name
+    role = tenant_role_name(conn)
     changed = []
     with conn.cursor() as cur:
+        cur.execute("RESET ROLE")
+        cur.execute("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)", [role])
+        if not cur.fetchone()[0]:
+            cur.execute(f"CREATE ROLE {qn(role)} NOLOGIN NOSUPERUSER NOBYPASSRLS")
+        cur.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", [role])
+        if not cur.fetchone()[0]:
+            cur.execute(f"GRANT {qn(role)} TO CURRENT_USER")
+        cur.execute(f"GRANT USAGE ON SCHEMA public TO {qn(role)}")
+        cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {qn(role)}")
+        cur.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {qn(role)}")
         for table, column in tenant_tables():
             cur.execute(
                 "SELECT c.relrowsecurity, c.relforcerowsecurity,"
-                " EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %s)"
+                " (SELECT pg_get_expr(p.polqual, p.polrelid) FROM pg_policy p"
+                "   WHERE p.polrelid = c.oid AND p.polname = %s),"
+                " (SELECT array(SELECT r.rolname FROM pg_policy p JOIN pg_roles r ON r.oid = ANY(p.polroles)"
+                "   WHERE p.polrelid = c.oid AND p.polname = %s))"
                 " FROM pg_class c WHERE c.oid = to_regclass(%s)",
-                [POLICY_NAME, qn(table)],
+                [POLICY_NAME, POLICY_NAME, qn(table)],
             )
             row = cur.fetchone()
             if row is None:  # table not created yet (a partial migrate): the next post_migrate covers it
                 continue
-            enabled, forced, has_policy = row
-            if enabled and forced and has_policy:
+            enabled, forced, qual, roles = row
+            current = (
+                enabled and not forced and qual is not None and "rls_bypass" not in qual and roles == [role]
+            )
+            if current:
                 continue
             condition = POLICY_CONDITION.format(column=qn(column))
-            if not enabled:
-                cur.execute(f"ALTER TABLE {qn(table)} ENABLE ROW LEVEL SECURITY")
-            if not forced:
-                cur.execute(f"ALTER TABLE {qn(table)} FORCE ROW LEVEL SECURITY")
-            if not has_policy:
-                cur.execute(
-                    f"CREATE POLICY {qn(POLICY_NAME)} ON {qn(table)} USING ({condition}) WITH CHECK ({condition})"
-                )
+            cur.execute(f"ALTER TABLE {qn(table)} ENABLE ROW LEVEL SECURITY")
+            cur.execute(f"ALTER TABLE {qn(table)} NO FORCE ROW LEVEL SECURITY")
+            cur.execute(f"DROP POLICY IF EXISTS {qn(POLICY_NAME)} ON {qn(table)}")
+            cur.execute(
+                f"CREATE POLICY {qn(POLICY_NAME)} ON {qn(table)} TO {qn(role)}"
+                f" USING ({condition}) WITH CHECK ({condition})"
+            )
             changed.append(table)
+    _tenant_roles.pop(using, None)
+    apply(conn)  # a workspace may be current (tests): switch the connection to the now-existing role
     if changed:
         log.info("row-level security applied to %s", ", ".join(changed))
     return changed
@@ -169,8 +224,7 @@ def on_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
 
 
 def role_bypasses_rls(using: str = "default") -> bool:
-    """True when the connected role is a superuser or has BYPASSRLS: the policies do not bind it."""
+    """True when tenant mode would not be held by RLS: no usable tenant role (so no SET ROLE happens)."""
     conn = connections[using]
-    with conn.cursor() as cur:
-        cur.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
-        return bool(cur.fetchone()[0])
+    conn.ensure_connection()
+    return _tenant_role(conn) is None

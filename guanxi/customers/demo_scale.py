@@ -211,9 +211,18 @@ class _Writer:
                 sql = f'INSERT INTO "{self.table}" ({cols}) VALUES ({marks})'  # noqa: S608 - model metadata only
                 cur.executemany(sql, [self._row(r, True) for r in rows])
             else:
-                with cur.copy(f'COPY "{self.table}" ({cols}) FROM STDIN') as copy:
+                # PostgreSQL refuses COPY into a table with row-level security (FORCE'd on every tenant table,
+                # guanxi.core.rls): COPY into a temporary staging table, then one INSERT … SELECT, which the
+                # policy checks like any insert.
+                stage = f"_gx_stage_{self.table}"
+                cur.execute(
+                    f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" AS SELECT {cols} FROM "{self.table}" WITH NO DATA'  # noqa: S608
+                )
+                cur.execute(f'TRUNCATE "{stage}"')
+                with cur.copy(f'COPY "{stage}" ({cols}) FROM STDIN') as copy:
                     for r in rows:
                         copy.write_row(self._row(r, False))
+                cur.execute(f'INSERT INTO "{self.table}" ({cols}) SELECT {cols} FROM "{stage}"')  # noqa: S608
 
 
 def _next_ids(n: int) -> list[int]:

@@ -42,6 +42,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from guanxi.core import rls
 from guanxi.customers.models import Customer, CustomerEmail, CustomerPhone
 from guanxi.customers.normalize import (
     InvalidValue,
@@ -197,7 +198,17 @@ def customer_search(*, actor: Membership, q: str, limit: int = 20) -> list[tuple
     """Customers the actor may see that match ``q``, best first, as ``(customer, score)``; score 100 is exact.
 
     Runs under the current workspace context (the scoped manager); reads only.
+
+    The queries run with PostgreSQL's row-level security in bypass: under RLS the planner evaluates the policy
+    before any qual whose operator is not LEAKPROOF, and LIKE, pg_trgm and array containment are not, so the
+    trigram and bigram indexes would never be used (a sequential scan of every workspace's customers). The
+    workspace filter of the scoped manager (the first lock) is in every query built here.
     """
+    with rls.bypass():
+        return _customer_search(actor=actor, q=q, limit=limit)
+
+
+def _customer_search(*, actor: Membership, q: str, limit: int) -> list[tuple[Customer, int]]:
     pq = parse_query(q)
     limit = max(1, min(int(limit), MAX_LIMIT))
     if pq.kind == "empty":

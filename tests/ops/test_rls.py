@@ -87,18 +87,46 @@ def test_a_connection_left_on_another_workspace_is_corrected_on_checkout(world, 
         assert len(_raw("SELECT name FROM customers_customer")) == 3
 
 
-def test_every_tenant_table_has_the_policy(world):
+def test_every_tenant_table_has_the_policy_for_the_tenant_role(world):
     tables = dict(rls.tenant_tables())
     assert "customers_customer" in tables and "workspaces_membership" in tables
+    role = rls.tenant_role_name(connection)
     rows = _raw(
-        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, p.polname IS NOT NULL"
-        " FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid AND p.polname = %s"
-        " WHERE c.relname = ANY(%s)",
+        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
+        " (SELECT array(SELECT r.rolname FROM pg_policy p JOIN pg_roles r ON r.oid = ANY(p.polroles)"
+        "   WHERE p.polrelid = c.oid AND p.polname = %s))"
+        " FROM pg_class c WHERE c.relname = ANY(%s)",
         [rls.POLICY_NAME, list(tables)],
     )
     assert len(rows) == len(tables)
-    assert all(enabled and forced and has for _name, enabled, forced, has in rows), rows
+    assert all(enabled and not forced and roles == [role] for _n, enabled, forced, roles in rows), rows
     assert rls.ensure_policies() == []  # idempotent: a second run changes nothing
+
+
+def test_tenant_mode_switches_role_and_bypass_switches_back(world, customers):
+    role = rls.tenant_role_name(connection)
+    assert _raw("SELECT current_user") != [(role,)]
+    with workspace_context(world.ws_a):
+        assert _raw("SELECT current_user") == [(role,)]
+        with rls.bypass():
+            assert _raw("SELECT current_user") != [(role,)]
+        assert _raw("SELECT current_user") == [(role,)]
+    assert _raw("SELECT current_user") != [(role,)]
+
+
+def test_search_in_a_request_uses_the_trigram_and_bigram_indexes(world, customers):
+    # Under RLS the planner cannot use an index for a non-LEAKPROOF operator (LIKE, pg_trgm, @>); search runs
+    # in bypass (the owner role, which RLS does not bind) so it can, while the scoped manager still filters.
+    with workspace_context(world.ws_a):
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute("EXPLAIN SELECT id FROM customers_customer WHERE search_text LIKE '%%zhangsan%%'")
+            plan_locked = " ".join(r[0] for r in cur.fetchall())
+        with rls.bypass(), connection.cursor() as cur:
+            cur.execute("EXPLAIN SELECT id FROM customers_customer WHERE search_text LIKE '%%zhangsan%%'")
+            plan_bypass = " ".join(r[0] for r in cur.fetchall())
+    assert "customer_search_trgm_idx" not in plan_locked  # the reason search needs bypass
+    assert "customer_search_trgm_idx" in plan_bypass
 
 
 def test_the_request_path_still_works_and_outsiders_still_get_404(world, customers):
