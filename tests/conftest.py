@@ -13,6 +13,7 @@ from django.test import Client
 
 from guanxi.core.context import workspace_context
 from guanxi.customers.models import Customer
+from guanxi.customers.search import search_refresh
 from guanxi.workspaces.models import Membership, Team, User, Workspace
 from guanxi.workspaces.permissions import Role
 from guanxi.workspaces.services import workspace_create
@@ -75,8 +76,10 @@ def customers(world: World) -> dict[str, Customer]:
         out["olivia_c"] = Customer.objects.create(
             name="王五有限公司", kind="company", owner=world.olivia.user
         )
+        search_refresh()  # the search columns, as the services would have filled them
     with workspace_context(world.ws_b):
         out["oscar_c"] = Customer.objects.create(name="Beta Customer", owner=world.oscar.user)
+        search_refresh()
     return out
 
 

@@ -14,6 +14,8 @@ from guanxi.core.api_support import CURSOR_QUERY, LIMIT_QUERY, ErrorOut, member,
 from guanxi.core.errors import ValidationFailed
 from guanxi.customers.models import SavedView, Tag
 from guanxi.customers.privacy import personal_access, present_customer
+from guanxi.customers.search import MAX_LIMIT as SEARCH_MAX
+from guanxi.customers.search import customer_search
 from guanxi.customers.selectors import (
     customer_360,
     customer_filter,
@@ -186,7 +188,12 @@ class CustomerPatch(_CustomerFields):
 
 
 class CustomerFilters(Schema):
-    q: str | None = Field(None, max_length=100, description="Part of the name.")
+    q: str | None = Field(
+        None,
+        max_length=100,
+        description="Search (as GET /customers/search: name or part of it, pinyin, initials, phone fragment, "
+        "email, company); narrows the list to the best matches, which the other filters and the sort then apply to.",
+    )
     kind: Kind | None = None
     owner_id: str | None = Field(None, description='A member\'s user id, or "none".')
     source: str | None = None
@@ -231,8 +238,9 @@ def customers(
     params = {k: v for k, v in request.GET.items() if k not in {"q", "limit", "cursor"}}
     query = customer_filter(member(request), params)
     qs = query.qs
-    if filters.q:
-        qs = qs.filter(name__icontains=filters.q.strip())
+    if filters.q and filters.q.strip():
+        hits = customer_search(actor=member(request), q=filters.q, limit=SEARCH_MAX)
+        qs = qs.filter(pk__in=[c.pk for c, _score in hits])
     page = paginate(with_tags(qs), order=query.order, limit=limit, cursor=cursor, salt="customers")
     page["items"] = _present_list(request, page["items"])
     return page
