@@ -23,10 +23,10 @@ def main() -> None:
     env = _bench.setup(args)
     from guanxi.customers.models import CustomerPhone
     from guanxi.customers.search import customer_search
+    from guanxi.customers.selectors import customer_by_phone
 
     def lookup(e164: str) -> object:
-        hit = CustomerPhone.objects.select_related("customer").filter(e164=e164).first()
-        return hit.customer if hit else None
+        return customer_by_phone(e164)  # the screen pop's selector: one statement
 
     actor = env["owner"]
     runs: dict[str, list[dict]] = {

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
@@ -82,6 +82,19 @@ def get_customer_for(actor: Membership, customer_id: int, *, action: permissions
         raise NotFound() from None
     permissions.require_object(actor, Module.CUSTOMERS, action, owner_id=customer.owner_id)
     return customer
+
+
+def customer_by_phone(e164: str) -> Customer | None:
+    """Who is calling? The live customer of the current workspace with this E.164 number (any of their phones),
+    newest first; one SQL statement on the index customerphone_ws_e164_idx. For the screen pop: no permission
+    narrowing here — the caller decides what the agent may see (``privacy.present_customer``)."""
+    return (
+        Customer.objects.filter(
+            phones__e164=e164, phones__workspace_id=F("workspace_id"), merged_into__isnull=True
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 def customfield_list(*, active_only: bool = True) -> list[CustomFieldDefinition]:
@@ -296,6 +309,7 @@ def customers_by_ids(actor: Membership, ids: list[int]) -> QuerySet[Customer]:
 
 
 __all__ = [
+    "customer_by_phone",
     "DEFAULT_SORT",
     "SORTS",
     "STANDARD_FILTERS",

@@ -408,3 +408,22 @@ def test_saved_views_are_per_user_and_validated(in_a, customers):
         savedview_delete(actor=in_a.sue, view_id=v.pk)
     savedview_delete(actor=in_a.sam, view_id=v.pk)
     assert not SavedView.objects.exists()
+
+
+def test_customer_by_phone_finds_any_of_their_numbers_in_this_workspace_only(
+    world, django_assert_num_queries
+):
+    from guanxi.core.context import workspace_context
+    from guanxi.customers.selectors import customer_by_phone
+    from guanxi.customers.services import customer_create
+
+    with workspace_context(world.ws_a):
+        c = customer_create(
+            actor=world.olivia, name="来电者", phones=[{"number": "13811112222"}, {"number": "010-62345678"}]
+        )
+        with django_assert_num_queries(1):
+            assert customer_by_phone("+861062345678") == c
+        assert customer_by_phone("+8613811112222") == c
+        assert customer_by_phone("+8613800000000") is None
+    with workspace_context(world.ws_b):
+        assert customer_by_phone("+8613811112222") is None
