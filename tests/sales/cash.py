@@ -34,3 +34,39 @@ def line(product, qty="2", discount="0", **kw):
 
 
 ZERO = Decimal("0")
+
+
+def cash_objects(world, customers) -> dict:
+    """One lead-to-cash object of every kind in workspace A, for the isolation walk (tests/test_isolation.py)."""
+    from guanxi.sales.services.orders import order_create, return_create
+    from guanxi.sales.services.products import pricelist_save
+    from guanxi.sales.services.quotes import quote_create, quote_request_approval
+
+    cat = Catalogue(world)
+    with workspace_context(world.ws_a):
+        quote = quote_create(
+            actor=world.sam,
+            customer_id=customers["sam_c"].pk,
+            title="张三丰 报价",
+            lines=[line(cat.erp, "1", "30")],
+        )
+        order = order_create(actor=world.sam, customer_id=customers["sam_c"].pk, lines=[line(cat.erp, "2")])
+        return {
+            "product": cat.erp,
+            "pricelist": pricelist_save(
+                actor=world.olivia,
+                name="VIP",
+                basis="tier",
+                value="VIP",
+                items=[{"product_id": cat.erp.pk, "price": "800"}],
+            ),  # fmt: skip
+            "quote": quote,
+            "approval": quote_request_approval(actor=world.sam, quote_id=quote.pk),
+            "order": order,
+            "order_return": return_create(
+                actor=world.sam,
+                order_id=order.pk,
+                reason="破损",
+                lines=[{"order_line_id": order.lines.first().pk, "quantity": "1"}],
+            ),  # fmt: skip
+        }

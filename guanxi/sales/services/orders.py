@@ -14,7 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core.errors import Conflict, NotFound, ValidationFailed
+from guanxi.core.errors import Conflict, ValidationFailed
 from guanxi.customers.models import Customer, InteractionKind
 from guanxi.customers.timeline import interaction_record
 from guanxi.ledger.services import audit_record, snapshot
@@ -27,8 +27,9 @@ from guanxi.sales.models import (
     ReturnLine,
     ReturnStatus,
 )
+from guanxi.sales.selectors_cash import get_order_for, get_quote_for, get_return_for
 from guanxi.sales.services._common import CENT, clean_amount, clean_currency, clean_text
-from guanxi.sales.services.quotes import clean_lines, clean_quantity, get_quote_for, write_lines
+from guanxi.sales.services.quotes import clean_lines, clean_quantity, write_lines
 from guanxi.workspaces import permissions
 from guanxi.workspaces.models import Membership
 from guanxi.workspaces.permissions import Module
@@ -45,32 +46,6 @@ RETURN_MOVES = {
     ReturnStatus.REFUNDED: set(),
     ReturnStatus.REJECTED: set(),
 }
-
-
-def get_order_for(
-    actor: Membership, order_id: Any, *, action: permissions.Action = "view", lock: bool = False
-) -> Order:
-    """The order, if in the actor's workspace and sales scope. Missing and not-yours: the same 404."""
-    qs = Order.objects.select_related("customer", "owner")
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    order = qs.filter(pk=order_id).first() if str(order_id).isdigit() else None
-    if order is None:
-        raise NotFound()
-    permissions.require_object(actor, Module.SALES, action, owner_id=order.owner_id)
-    return order
-
-
-def get_return_for(actor: Membership, return_id: Any, *, action: permissions.Action = "view") -> OrderReturn:
-    ret = (
-        OrderReturn.objects.select_related("order").filter(pk=return_id).first()
-        if str(return_id).isdigit()
-        else None
-    )
-    if ret is None:
-        raise NotFound()
-    permissions.require_object(actor, Module.SALES, action, owner_id=ret.order.owner_id)
-    return ret
 
 
 def _timeline(order: Order, actor: Any, subject: str, data: dict) -> None:

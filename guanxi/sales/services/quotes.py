@@ -27,6 +27,7 @@ from guanxi.sales.models import (
     QuoteLine,
     QuoteStatus,
 )
+from guanxi.sales.selectors_cash import get_quote_for
 from guanxi.sales.services._common import (
     CENT,
     MAX_AMOUNT,
@@ -153,20 +154,6 @@ def write_lines(model: type, parent_field: str, parent: Any, lines: list[dict]) 
         "tax_total": sum((r.tax_amount for r in rows), Decimal("0.00")),
         "total": sum((r.total for r in rows), Decimal("0.00")),
     }
-
-
-def get_quote_for(
-    actor: Membership, quote_id: Any, *, action: permissions.Action = "view", lock: bool = False
-) -> Quote:
-    """The quote, if in the actor's workspace and sales scope (by owner). Missing and not-yours: the same 404."""
-    qs = Quote.objects.select_related("customer", "opportunity", "owner")
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    quote = qs.filter(pk=quote_id).first() if str(quote_id).isdigit() else None
-    if quote is None:
-        raise NotFound()
-    permissions.require_object(actor, Module.SALES, action, owner_id=quote.owner_id)
-    return quote
 
 
 def _timeline(quote: Quote, actor: Any, subject: str, event: str) -> None:
