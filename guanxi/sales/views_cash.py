@@ -429,3 +429,48 @@ def return_status_view(request: HttpRequest, return_id: int) -> HttpResponse:
     else:
         messages.success(request, _("Status changed."))
     return redirect("sales:order_detail", ret.order_id)
+
+
+# --- price lists -------------------------------------------------------------------------------------------------
+
+
+@member_required(Module.SALES)
+@require_http_methods(["GET", "POST"])
+def pricelist_view(request: HttpRequest, pricelist_id: int | None = None) -> HttpResponse:
+    """The price lists, and the form that adds one (or, with ``pricelist_id``, replaces its prices)."""
+    actor = request.membership
+    current = products.get_pricelist(pricelist_id) if pricelist_id is not None else None
+    catalogue = list(sel.product_list(active_only=True)[:500])
+    values: dict[str, Any] = {"basis": "tier", "currency": "CNY"}
+    prices: dict[str, str] = {}
+    if current is not None:
+        values = {k: getattr(current, k) for k in ("name", "basis", "value", "currency")}
+        prices = {str(pid): str(p) for pid, p in current.items.values_list("product_id", "price")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "").strip() for k in ("name", "basis", "value", "currency")}
+        prices = {str(p.pk): request.POST.get(f"price_{p.pk}", "").strip() for p in catalogue}
+        items = [{"product_id": pid, "price": v} for pid, v in prices.items() if v]
+        try:
+            products.pricelist_save(
+                actor=actor, items=items, pricelist_id=current.pk if current else None, **values
+            )
+        except ValidationFailed as exc:
+            errors = exc.fields or {"name": exc.message}
+        else:
+            messages.success(request, _("Price list saved."))
+            return redirect("sales:pricelist_list")
+    rows = [{"product": p, "price": prices.get(str(p.pk), "")} for p in catalogue]
+    return render(
+        request,
+        "sales/pricelists.html",
+        {
+            "pricelists": sel.pricelist_list(),
+            "current": current,
+            "values": values,
+            "rows": rows,
+            "errors": errors,
+            "may_edit": is_sales_admin(actor),
+        },
+        status=422 if errors else 200,
+    )

@@ -112,3 +112,39 @@ def test_the_outsider_gets_404_on_quote_and_order_pages(world, customers):
     assert oscar.post(f"/sales/orders/{o.pk}/status/", {"status": "cancelled"}).status_code == 404
     with workspace_context(world.ws_a):
         assert Order.objects.get(pk=o.pk).status == "confirmed"
+
+
+def test_price_list_page_sets_the_price_quotes_use(world, customers):
+    cat = Catalogue(world)
+    olivia = world.client_for(world.olivia)
+    r = olivia.post("/sales/price-lists/", {"name": "华东价", "basis": "region", "value": "上海", "currency": "CNY",
+                                            f"price_{cat.erp.pk}": "888.00"})  # fmt: skip
+    assert r.status_code == 302
+    r = olivia.post("/sales/price-lists/", {"name": "坏", "basis": "region", "value": "北京",
+                                            f"price_{cat.erp.pk}": "-1"})  # fmt: skip
+    assert r.status_code == 422
+    from guanxi.customers.models import Customer
+    from guanxi.sales.services.quotes import quote_create
+
+    with workspace_context(world.ws_a):
+        from guanxi.sales.models import PriceList
+
+        assert list(PriceList.objects.values_list("name", flat=True)) == ["华东价"]
+        Customer.objects.filter(pk=customers["sam_c"].pk).update(province="上海")
+        q = quote_create(actor=world.sam, customer_id=customers["sam_c"].pk, title="t",
+                         lines=[{"product_id": cat.erp.pk, "quantity": "1"}])  # fmt: skip
+        assert q.lines.get().unit_price == Decimal("888.00")
+
+
+def test_opportunity_page_offers_a_quote_for_it(world, customers):
+    from guanxi.sales.services import opportunity_create
+
+    with workspace_context(world.ws_a):
+        opp = opportunity_create(actor=world.sam, customer_id=customers["sam_c"].pk, name="报价商机")
+    sam = world.client_for(world.sam)
+    page = sam.get(f"/sales/opportunities/{opp.pk}/").content.decode()
+    assert f"/sales/quotes/new/?opportunity={opp.pk}" in page
+    form = sam.get(
+        f"/sales/quotes/new/?opportunity={opp.pk}&customer={customers['sam_c'].pk}"
+    ).content.decode()
+    assert f'name="opportunity_id" value="{opp.pk}"' in form
