@@ -81,3 +81,39 @@ def test_the_outsider_gets_404_and_nothing_changes(world, customers, api_for):  
     with workspace_context(world.ws_a):
         assert Quote.objects.get(pk=q["id"]).title == "t"
         assert not Order.objects.exists()
+
+
+def test_list_endpoints_do_not_grow_queries_with_rows(
+    world,
+    customers,
+    api_for,  # noqa: F811
+    django_assert_max_num_queries,
+):
+    from guanxi.sales.services.orders import order_create
+    from guanxi.sales.services.quotes import quote_create
+
+    sam = api_for(world.sam)
+    with workspace_context(world.ws_a):
+        p = Product.objects.create(sku="A", name="a", list_price="10")
+        for _ in range(2):
+            quote_create(actor=world.sam, customer_id=customers["sam_c"].pk, title="t",
+                         lines=[{"product_id": p.pk, "quantity": "1"}])  # fmt: skip
+            order_create(actor=world.sam, customer_id=customers["sam_c"].pk,
+                         lines=[{"product_id": p.pk, "quantity": "1"}])  # fmt: skip
+    counts = {}
+    for url in ("/quotes", "/orders"):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as few:
+            assert sam.get(url).status_code == 200
+        counts[url] = len(few)
+    with workspace_context(world.ws_a):
+        for _ in range(8):
+            quote_create(actor=world.sam, customer_id=customers["sam_c"].pk, title="t",
+                         lines=[{"product_id": p.pk, "quantity": "1"}])  # fmt: skip
+            order_create(actor=world.sam, customer_id=customers["sam_c"].pk,
+                         lines=[{"product_id": p.pk, "quantity": "1"}])  # fmt: skip
+    for url, n in counts.items():
+        with django_assert_max_num_queries(n):
+            assert len(sam.get(url).json()["items"]) == 10

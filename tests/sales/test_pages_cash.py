@@ -148,3 +148,27 @@ def test_opportunity_page_offers_a_quote_for_it(world, customers):
         f"/sales/quotes/new/?opportunity={opp.pk}&customer={customers['sam_c'].pk}"
     ).content.decode()
     assert f'name="opportunity_id" value="{opp.pk}"' in form
+
+
+def test_editing_a_sent_quote_on_the_page_makes_version_2_and_an_accepted_one_is_refused(world, customers):
+    cat = Catalogue(world)
+    from guanxi.sales.services.quotes import quote_accept, quote_create, quote_send
+
+    with workspace_context(world.ws_a):
+        q = quote_create(actor=world.sam, customer_id=customers["sam_c"].pk, title="v1", email="b@example.com",
+                         lines=[{"product_id": cat.erp.pk, "quantity": "1"}])  # fmt: skip
+        quote_send(actor=world.sam, quote_id=q.pk)
+    sam = world.client_for(world.sam)
+    form = {"title": "v2", "email": "b@example.com", "product_id_0": cat.erp.pk, "quantity_0": "2"}
+    r = sam.post(f"/sales/quotes/{q.pk}/edit/", form)
+    with workspace_context(world.ws_a):
+        v2 = Quote.objects.get(number=q.number, version=2)
+        assert r["Location"] == f"/sales/quotes/{v2.pk}/" and v2.total == Decimal("2260.00")
+        assert Quote.objects.get(pk=q.pk).status == "superseded"
+        quote_send(actor=world.sam, quote_id=v2.pk)
+        quote_accept(actor=world.sam, quote_id=v2.pk)
+    r = sam.post(f"/sales/quotes/{v2.pk}/edit/", {**form, "title": "v3"}, follow=True)
+    assert "can no longer be edited" in r.content.decode()
+    with workspace_context(world.ws_a):
+        assert Quote.objects.filter(number=q.number).count() == 2
+        assert Quote.objects.get(pk=v2.pk).title == "v2"
