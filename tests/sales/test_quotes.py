@@ -171,3 +171,41 @@ def test_other_reps_quotes_are_not_editable_and_outsider_sees_nothing(world, cus
         with pytest.raises(Forbidden):
             quote_update(actor=world.sue, quote_id=q.pk, title="x")
         assert Quote.objects.get(pk=q.pk).status == "draft"
+
+
+def _pdf_texts(pdf: bytes) -> list[bytes]:
+    """The raw bytes of every text string drawn in the PDF's content streams (ASCII85 + Flate, as reportlab
+    writes them), with PDF literal-string escapes undone."""
+    import base64
+    import re
+    import zlib
+
+    out = []
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        try:
+            content = zlib.decompress(base64.a85decode(m.group(1).strip(), adobe=True))
+        except ValueError:
+            continue
+        except zlib.error:
+            continue
+        for lit in re.finditer(rb"\(((?:[^()\\]|\\.|\\[0-7]{1,3})*)\)\s*Tj", content, re.S):
+            raw = re.sub(
+                rb"\\([0-7]{1,3}|.)",
+                lambda e: bytes([int(e.group(1), 8)]) if e.group(1)[:1].isdigit() else e.group(1),
+                lit.group(1),
+            )
+            out.append(raw)
+    return out
+
+
+def test_the_pdf_draws_the_chinese_text_in_the_cid_font(world, customers, cat):
+    from guanxi.sales.pdf import quote_pdf
+
+    with workspace_context(world.ws_a):
+        q = _quote(world, customers, cat)
+        pdf = quote_pdf(q)
+    assert b"/STSong-Light" in pdf and b"UniGB-UCS2-H" in pdf
+    texts = _pdf_texts(pdf)
+    # the CID font takes UCS-2 (UTF-16BE) code units: the customer's and the product's Chinese names are there
+    assert "张三丰".encode("utf-16-be") in b"".join(texts)
+    assert "ERP 软件许可".encode("utf-16-be") in b"".join(texts)
