@@ -29,6 +29,7 @@ from guanxi.customers.services import customfield_create, savedview_save, tag_cr
 from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
+from .sales.cash import cash_objects
 from .sales.objects import sales_objects
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -60,6 +61,12 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "scan_id": lambda w, objs: objs["dedupe_scan"].pk,
     "candidate_id": lambda w, objs: objs["candidate"].pk,
     "merge_id": lambda w, objs: objs["merge"].pk,
+    "product_id": lambda w, objs: objs["product"].pk,
+    "pricelist_id": lambda w, objs: objs["pricelist"].pk,
+    "quote_id": lambda w, objs: objs["quote"].pk,
+    "approval_id": lambda w, objs: objs["approval"].pk,
+    "order_id": lambda w, objs: objs["order"].pk,
+    "return_id": lambda w, objs: objs["order_return"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -159,6 +166,7 @@ def a_objects(world: World, customers) -> dict:
         )
         objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
     objs.update(sales_objects(world, customers))
+    objs.update(cash_objects(world, customers))
     from guanxi.customers.models import ImportJob
 
     objs["import_job"] = ImportJob.all_workspaces.create(

@@ -34,3 +34,6 @@ def flag_stale_everywhere() -> int:
 def flag_stale_opportunities() -> int:
     """Hourly: flag open opportunities idle for longer than their pipeline allows, and tell their owners."""
     return flag_stale_everywhere()
+
+
+from guanxi.sales import tasks_cash  # noqa: E402,F401  (registers the quote mail job with the consumer)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from guanxi.sales import views, views_setup
 
@@ -29,4 +29,5 @@ urlpatterns = [
     path("setup/rules/<int:rule_id>/", views_setup.rule_edit, name="rule_edit"),
     path("setup/forms/", views_setup.form_setup, name="form_setup"),
     path("setup/forms/<int:form_id>/", views_setup.form_detail, name="form_detail"),
+    path("", include("guanxi.sales.urls_cash")),
 ]

@@ -5,6 +5,7 @@ one import line here.
 """
 
 from guanxi.sales.models.leads import OPEN_LEAD_STATUSES, Lead, LeadCaptureForm, LeadSource, LeadStatus
+from guanxi.sales.models.orders import Order, OrderLine, OrderReturn, OrderStatus, ReturnLine, ReturnStatus
 from guanxi.sales.models.pipelines import (
     DEFAULT_CURRENCY,
     GATE_FIELDS,
@@ -15,6 +16,17 @@ from guanxi.sales.models.pipelines import (
     StageChange,
     StageKind,
 )
+from guanxi.sales.models.products import (
+    VAT_RATES,
+    ApprovalStatus,
+    DiscountApproval,
+    DiscountRule,
+    PriceList,
+    PriceListBasis,
+    PriceListItem,
+    Product,
+)
+from guanxi.sales.models.quotes import Quote, QuoteLine, QuoteStatus
 from guanxi.sales.models.territories import (
     AssignmentRule,
     AssignmentRuleMember,
@@ -26,6 +38,23 @@ from guanxi.sales.models.territories import (
 )
 
 __all__ = [
+    "VAT_RATES",
+    "ApprovalStatus",
+    "DiscountApproval",
+    "DiscountRule",
+    "Order",
+    "OrderLine",
+    "OrderReturn",
+    "OrderStatus",
+    "PriceList",
+    "PriceListBasis",
+    "PriceListItem",
+    "Product",
+    "Quote",
+    "QuoteLine",
+    "QuoteStatus",
+    "ReturnLine",
+    "ReturnStatus",
     "DEFAULT_CURRENCY",
     "GATE_FIELDS",
     "OPEN_LEAD_STATUSES",
