@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from guanxi.core.context import workspace_context
 from guanxi.core.errors import NotFound, ValidationFailed
 from guanxi.customers.importing import reader
+from guanxi.customers.importing.bulk import chunk_transaction_settings, flush_search_indexes
 from guanxi.customers.importing.chunk import process_chunk
 from guanxi.customers.importing.mapping import MULTI_TARGETS, TARGETS, guess_mapping
 from guanxi.customers.importing.reader import FileInfo, ImportRefused
@@ -278,6 +279,8 @@ def import_run(
                     raise SimulatedCrash(f"stopped after {chunks_done} chunk(s)")
         except (ImportRefused, UnicodeDecodeError, OSError) as exc:
             return _fail(ImportJob.objects.get(pk=job.pk), str(exc))
+        finally:
+            flush_search_indexes()
         return _finish(job.pk)
 
 
@@ -289,6 +292,7 @@ def _commit_chunk(job_id: int, items: list, preparer: RowPreparer, may_update) -
                 job = ImportJob.objects.select_for_update().get(pk=job_id)
                 if job.next_row != first_index:
                     return False
+                chunk_transaction_settings()
                 res = process_chunk(job=job, items=items, preparer=preparer, may_update_owner=may_update)
                 job.next_row = first_index + len(items)
                 job.created_count += res.created
