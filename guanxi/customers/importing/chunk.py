@@ -120,23 +120,38 @@ def _existing_matches(prepared: list[Prepared]) -> dict[tuple, int]:
     return {k: v for k, v in found.items() if v not in merged}
 
 
+def prepare_chunk(items: list[tuple[int, list[str]]], preparer: RowPreparer) -> list[tuple]:
+    """The database-free part of a chunk: each non-blank row validated and normalised, as
+    ``(row_number, values, Prepared | None, errors)``. Runs in the reading thread (see ``services.import_run``)."""
+    out = []
+    for row_number, values in items:
+        if not any(v.strip() for v in values):
+            continue  # blank line: not data
+        p, errors = preparer.prepare(row_number, values)
+        if p is not None:
+            fast_name_pinyin(p.name)  # computed here, off the writing thread; _finish finds it cached
+        out.append((row_number, values, p, errors))
+    return out
+
+
 def process_chunk(
     *,
     job,  # ImportJob  # type: ignore[no-untyped-def]
-    items: list[tuple[int, list[str]]],
-    preparer: RowPreparer,
+    items: list[tuple[int, list[str]]] | None = None,
+    preparer: RowPreparer | None = None,
     may_update_owner,  # (owner_id) -> bool  # type: ignore[no-untyped-def]
+    prepared_rows: list[tuple] | None = None,
 ) -> ChunkResult:
+    """Write one chunk: raw ``items`` with their ``preparer``, or rows already through ``prepare_chunk``."""
     res = ChunkResult()
     now = timezone.now()
     ref_prefix = job.file_sha256[:16]
     rejected: list[ImportRejectedRow] = []
     prepared: list[Prepared] = []
     raw_by_row = {}
-    for row_number, values in items:
-        if not any(v.strip() for v in values):
-            continue  # blank line: not data
-        p, errors = preparer.prepare(row_number, values)
+    if prepared_rows is None:
+        prepared_rows = prepare_chunk(items or [], preparer)
+    for row_number, values, p, errors in prepared_rows:
         if p is None:
             reason = "; ".join(f"{e.field}: {e.message}" for e in errors)
             rejected.append(

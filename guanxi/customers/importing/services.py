@@ -21,7 +21,7 @@ from guanxi.core.context import workspace_context
 from guanxi.core.errors import NotFound, ValidationFailed
 from guanxi.customers.importing import reader
 from guanxi.customers.importing.bulk import chunk_transaction_settings, flush_search_indexes
-from guanxi.customers.importing.chunk import process_chunk
+from guanxi.customers.importing.chunk import prepare_chunk, process_chunk
 from guanxi.customers.importing.mapping import MULTI_TARGETS, TARGETS, guess_mapping
 from guanxi.customers.importing.reader import FileInfo, ImportRefused
 from guanxi.customers.importing.rows import RowPreparer
@@ -270,7 +270,10 @@ def import_run(
                         break
                 if not items:
                     break
-                if not _commit_chunk(job.pk, items, preparer, may_update):
+                # Validated and normalised before the chunk's transaction opens: it holds the job's row lock
+                # only while it writes.
+                prepared_rows = prepare_chunk(items, preparer)
+                if not _commit_chunk(job.pk, items, prepared_rows, may_update):
                     return ImportJob.objects.get(pk=job.pk)  # another worker owns this job now
                 chunks_done += 1
                 if on_chunk is not None:
@@ -284,7 +287,7 @@ def import_run(
         return _finish(job.pk)
 
 
-def _commit_chunk(job_id: int, items: list, preparer: RowPreparer, may_update) -> bool:  # type: ignore[no-untyped-def]
+def _commit_chunk(job_id: int, items: list, prepared_rows: list, may_update) -> bool:  # type: ignore[no-untyped-def]
     first_index = items[0][0] - 2
     for attempt in range(2):
         try:
@@ -293,7 +296,7 @@ def _commit_chunk(job_id: int, items: list, preparer: RowPreparer, may_update) -
                 if job.next_row != first_index:
                     return False
                 chunk_transaction_settings()
-                res = process_chunk(job=job, items=items, preparer=preparer, may_update_owner=may_update)
+                res = process_chunk(job=job, prepared_rows=prepared_rows, may_update_owner=may_update)
                 job.next_row = first_index + len(items)
                 job.created_count += res.created
                 job.updated_count += res.updated
