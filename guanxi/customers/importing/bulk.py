@@ -174,6 +174,9 @@ def lookup(model: type[models.Model], column: str, values: Iterable, select: Seq
 # The customers table's GIN search indexes (migration 0005_search_indexes), whose pending lists an import fills.
 GIN_INDEXES = ("customer_search_trgm_idx", "customer_search_bigram_idx")
 GIN_PENDING_KB = 32 * 1024
+# SQLite's page cache for the importing connection (the default, 2 MB, is far smaller than the customers table's
+# indexes, so every chunk re-reads the index pages it touches); put back when the job ends.
+SQLITE_CACHE_KB = 256 * 1024
 
 
 def chunk_transaction_settings() -> None:
@@ -185,6 +188,10 @@ def chunk_transaction_settings() -> None:
     - ``gin_pending_list_limit``: new rows' search-index entries gather in the GIN pending list and are merged
       into the index in larger, cheaper batches (``flush_search_indexes`` merges what is left at the end).
     """
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cur:
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+        return
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cur:
@@ -195,9 +202,14 @@ def chunk_transaction_settings() -> None:
         )
 
 
-def flush_search_indexes() -> None:
-    """Merge the GIN pending lists into the search indexes, so that neither searches (which read the pending list
-    row by row) nor the next customer saved in the UI (which would merge it) pay for the import."""
+def import_finished() -> None:
+    """After the last chunk. PostgreSQL: merge the GIN pending lists into the search indexes, so that neither
+    searches (which read the pending list row by row) nor the next customer saved in the UI (which would merge it)
+    pay for the import. SQLite: give the connection its default page cache back."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cur:
+            cur.execute("PRAGMA cache_size = -2000")
+        return
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cur:

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from guanxi.core.context import workspace_context
 from guanxi.core.errors import NotFound, ValidationFailed
 from guanxi.customers.importing import reader
-from guanxi.customers.importing.bulk import chunk_transaction_settings, flush_search_indexes
+from guanxi.customers.importing.bulk import chunk_transaction_settings, import_finished
 from guanxi.customers.importing.chunk import prepare_chunk, process_chunk
 from guanxi.customers.importing.mapping import MULTI_TARGETS, TARGETS, guess_mapping
 from guanxi.customers.importing.reader import FileInfo, ImportRefused
@@ -283,7 +283,7 @@ def import_run(
         except (ImportRefused, UnicodeDecodeError, OSError) as exc:
             return _fail(ImportJob.objects.get(pk=job.pk), str(exc))
         finally:
-            flush_search_indexes()
+            import_finished()
         return _finish(job.pk)
 
 
