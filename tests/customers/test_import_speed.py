@@ -62,3 +62,22 @@ def test_search_text_matches_search_document():
             name=name, company_name="武当 Tech", phones=[p.e164 for p in phones], emails=["A@Example.com"]
         )
         assert search_text(name, "武当 Tech", phones, ["A@Example.com"]) == expected
+
+
+def test_it_creates_nothing_again_when_the_first_job_of_the_file_is_gone(world):
+    """A job that sees no earlier job of its file skips the per-chunk look-up of already imported rows; the
+    unique import reference still refuses the rows and the chunk is redone with the look-up."""
+    from guanxi.core.context import workspace_context
+    from guanxi.customers.models import Customer, ImportJob
+    from tests.customers.test_import import csv_bytes, names, run, upload
+
+    # Names only: nothing for the duplicate rules to match, so only the import reference can stop a second copy.
+    data = csv_bytes([["张三", "", "", "", "", "", "", ""], ["李四", "", "", "", "", "", "", ""]])
+    first = run(world.olivia, upload(world.olivia, data), on_duplicate="create")
+    assert first.created_count == 2
+    ImportJob.all_workspaces.filter(pk=first.pk).delete()  # its customers keep their import references
+    job = run(world.olivia, upload(world.olivia, data), on_duplicate="create")
+    assert (job.status, job.created_count, job.skipped_count) == ("done", 0, 2)
+    assert names(world.ws_a) == ["张三", "李四"]
+    with workspace_context(world.ws_a):
+        assert Customer.objects.count() == 2

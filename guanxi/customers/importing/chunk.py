@@ -141,8 +141,14 @@ def process_chunk(
     preparer: RowPreparer | None = None,
     may_update_owner,  # (owner_id) -> bool  # type: ignore[no-untyped-def]
     prepared_rows: list[tuple] | None = None,
+    check_refs: bool = True,
 ) -> ChunkResult:
-    """Write one chunk: raw ``items`` with their ``preparer``, or rows already through ``prepare_chunk``."""
+    """Write one chunk: raw ``items`` with their ``preparer``, or rows already through ``prepare_chunk``.
+
+    ``check_refs=False`` skips looking for rows of this chunk already imported from the same file: the caller
+    knows no other job had this file, and this job's own earlier work ends at its checkpoint. The unique
+    ``import_ref`` constraint still stands behind that; the caller retries with the check on an IntegrityError.
+    """
     res = ChunkResult()
     now = timezone.now()
     ref_prefix = job.file_sha256[:16]
@@ -169,7 +175,11 @@ def process_chunk(
         raw_by_row[row_number] = values
 
     refs = {p.row_number: f"{ref_prefix}:{p.row_number}" for p in prepared}
-    done_refs = {r for (r,) in lookup(Customer, "import_ref", refs.values(), ("import_ref",))}
+    done_refs = (
+        {r for (r,) in lookup(Customer, "import_ref", refs.values(), ("import_ref",))}
+        if check_refs
+        else set()
+    )
     todo = [p for p in prepared if refs[p.row_number] not in done_refs]
     res.skipped += len(prepared) - len(todo)  # imported before from this very file: idempotent re-run
 
