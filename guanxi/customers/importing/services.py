@@ -6,6 +6,7 @@ The web UI, the API and ``guanxi import customers`` all go through these functio
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import uuid
 from collections.abc import Callable, Iterable
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -292,7 +293,8 @@ def import_run(
         except (ImportRefused, UnicodeDecodeError, OSError) as exc:
             return _fail(ImportJob.objects.get(pk=job.pk), str(exc))
         finally:
-            import_finished()
+            with contextlib.suppress(DatabaseError):  # never hide the error that ended the job
+                import_finished()
         return _finish(job.pk)
 
 
