@@ -105,7 +105,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--chunk", type=int, default=5000)
+    ap.add_argument(
+        "--chunk", type=int, default=0, help="rows per chunk (default: the importer's CHUNK_ROWS)"
+    )
     args = ap.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guanxi.settings")
     import django
@@ -135,13 +137,17 @@ def main() -> int:
         user = User.objects.create_user(username=f"bench{int(time.time() * 1000)}{run}", password="x" * 12)
         ws, owner = workspace_create(name=f"Import bench {time.time():.0f}-{run}", owner=user)
         copy_s = bare_copy_seconds(path) if connection.vendor == "postgresql" else None
+        with connection.cursor() as cur:  # earlier runs' customers stay: the indexes grow run by run
+            cur.execute("SELECT count(*) FROM customers_customer")
+            table_rows_before = cur.fetchone()[0]
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         with workspace_context(ws):
             with path.open("rb") as fh:
                 job = import_create(actor=owner, file_name=path.name, chunks=fh)
             t_analyse = time.perf_counter() - t0
             import_start(actor=owner, job_id=job.pk, enqueue=False)
-        job = import_run(job.pk, chunk_size=args.chunk)
+        job = import_run(job.pk, **({"chunk_size": args.chunk} if args.chunk else {}))
         total = time.perf_counter() - t0
         with workspace_context(ws):
             count = Customer.objects.count()
@@ -150,7 +156,8 @@ def main() -> int:
             "rows_per_second": round(args.rows / total), "copy_seconds": round(copy_s, 2) if copy_s else None,
             "ratio_to_copy": round(total / copy_s, 1) if copy_s else None, "created": job.created_count,
             "updated": job.updated_count, "skipped": job.skipped_count, "rejected": job.rejected_count,
-            "customers_in_workspace": count, "status": job.status,
+            "customers_in_workspace": count, "status": job.status, "table_rows_before": table_rows_before,
+            "load_avg_1m_before": round(load_before, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2),
         })  # fmt: skip
         print(json.dumps({"run": run, **runs[-1]}, ensure_ascii=False), file=sys.stderr, flush=True)
     secs = [r["seconds"] for r in runs]

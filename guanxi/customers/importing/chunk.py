@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.customers.importing.bulk import allocate_ids, bulk_insert, bulk_update
-from guanxi.customers.importing.rows import Prepared, RowPreparer, search_text
+from guanxi.customers.importing.bulk import allocate_ids, bulk_insert, bulk_update, lookup
+from guanxi.customers.importing.rows import Prepared, RowPreparer, fast_name_pinyin, search_text
 from guanxi.customers.models import (
     Customer,
     CustomerAddress,
@@ -24,7 +24,7 @@ from guanxi.customers.models import (
     ImportRejectedRow,
     Tag,
 )
-from guanxi.customers.normalize import PhoneInfo, name_pinyin
+from guanxi.customers.normalize import PhoneInfo
 
 UPDATE_FIELDS = ["kind", "name", "name_pinyin", "name_initials", "company_name", "title", "phone", "email",
                  "province", "city", "industry", "source", "notes", "custom", "search_text", "external_id",
@@ -101,47 +101,63 @@ def _existing_matches(prepared: list[Prepared]) -> dict[tuple, int]:
         if key not in found or cid < found[key]:
             found[key] = cid
 
-    if phones:
-        for e164, cid in CustomerPhone.objects.filter(e164__in=phones).values_list("e164", "customer_id"):
-            put(("phone", e164), cid)
-    if emails:
-        for email, cid in CustomerEmail.objects.filter(email__in=emails).values_list("email", "customer_id"):
-            put(("email", email), cid)
-    if exts:
-        for ext, cid in Customer.objects.filter(external_id__in=exts).values_list("external_id", "id"):
-            put(("ext", ext), cid)
-    if names:
-        live = Customer.objects.filter(name__in=names, merged_into__isnull=True)
-        for cid, name, company, city in live.values_list("id", "name", "company_name", "city"):
-            if company:
-                put(("name+company", name, company), cid)
-            if city:
-                put(("name+city", name, city), cid)
-    merged = set(
-        Customer.objects.filter(pk__in=set(found.values()), merged_into__isnull=False).values_list(
-            "id", flat=True
-        )
-    )
+    for e164, cid in lookup(CustomerPhone, "e164", phones, ("e164", "customer_id")):
+        put(("phone", e164), cid)
+    for email, cid in lookup(CustomerEmail, "email", emails, ("email", "customer_id")):
+        put(("email", email), cid)
+    for ext, cid in lookup(Customer, "external_id", exts, ("external_id", "id")):
+        put(("ext", ext), cid)
+    for cid, name, company, city, merged_into in lookup(
+        Customer, "name", names, ("id", "name", "company_name", "city", "merged_into_id")
+    ):
+        if merged_into is not None:
+            continue
+        if company:
+            put(("name+company", name, company), cid)
+        if city:
+            put(("name+city", name, city), cid)
+    merged = {cid for cid, m in lookup(Customer, "id", set(found.values()), ("id", "merged_into_id")) if m}
     return {k: v for k, v in found.items() if v not in merged}
+
+
+def prepare_chunk(items: list[tuple[int, list[str]]], preparer: RowPreparer) -> list[tuple]:
+    """The database-free part of a chunk: each non-blank row validated and normalised, as
+    ``(row_number, values, Prepared | None, errors)``. Runs in the reading thread (see ``services.import_run``)."""
+    out = []
+    for row_number, values in items:
+        if not any(v.strip() for v in values):
+            continue  # blank line: not data
+        p, errors = preparer.prepare(row_number, values)
+        if p is not None:
+            fast_name_pinyin(p.name)  # computed here, off the writing thread; _finish finds it cached
+        out.append((row_number, values, p, errors))
+    return out
 
 
 def process_chunk(
     *,
     job,  # ImportJob  # type: ignore[no-untyped-def]
-    items: list[tuple[int, list[str]]],
-    preparer: RowPreparer,
+    items: list[tuple[int, list[str]]] | None = None,
+    preparer: RowPreparer | None = None,
     may_update_owner,  # (owner_id) -> bool  # type: ignore[no-untyped-def]
+    prepared_rows: list[tuple] | None = None,
+    check_refs: bool = True,
 ) -> ChunkResult:
+    """Write one chunk: raw ``items`` with their ``preparer``, or rows already through ``prepare_chunk``.
+
+    ``check_refs=False`` skips looking for rows of this chunk already imported from the same file: the caller
+    knows no other job had this file, and this job's own earlier work ends at its checkpoint. The unique
+    ``import_ref`` constraint still stands behind that; the caller retries with the check on an IntegrityError.
+    """
     res = ChunkResult()
     now = timezone.now()
     ref_prefix = job.file_sha256[:16]
     rejected: list[ImportRejectedRow] = []
     prepared: list[Prepared] = []
     raw_by_row = {}
-    for row_number, values in items:
-        if not any(v.strip() for v in values):
-            continue  # blank line: not data
-        p, errors = preparer.prepare(row_number, values)
+    if prepared_rows is None:
+        prepared_rows = prepare_chunk(items or [], preparer)
+    for row_number, values, p, errors in prepared_rows:
         if p is None:
             reason = "; ".join(f"{e.field}: {e.message}" for e in errors)
             rejected.append(
@@ -159,8 +175,10 @@ def process_chunk(
         raw_by_row[row_number] = values
 
     refs = {p.row_number: f"{ref_prefix}:{p.row_number}" for p in prepared}
-    done_refs = set(
-        Customer.objects.filter(import_ref__in=refs.values()).values_list("import_ref", flat=True)
+    done_refs = (
+        {r for (r,) in lookup(Customer, "import_ref", refs.values(), ("import_ref",))}
+        if check_refs
+        else set()
     )
     todo = [p for p in prepared if refs[p.row_number] not in done_refs]
     res.skipped += len(prepared) - len(todo)  # imported before from this very file: idempotent re-run
@@ -168,14 +186,12 @@ def process_chunk(
     existing = _existing_matches(todo)
     if job.on_duplicate == "create":  # an external id is unique: a second customer cannot take it
         taken = {p.external_id for p in todo if p.external_id}
-        taken = set(Customer.objects.filter(external_id__in=taken).values_list("external_id", flat=True))
+        taken = {e for (e,) in lookup(Customer, "external_id", taken, ("external_id",))}
     else:
         taken = set()
     existing_ids = set(existing.values())
     owners, from_this_file = {}, set()
-    for cid, owner_id, ref in Customer.objects.filter(pk__in=existing_ids).values_list(
-        "id", "owner_id", "import_ref"
-    ):
+    for cid, owner_id, ref in lookup(Customer, "id", existing_ids, ("id", "owner_id", "import_ref")):
         owners[cid] = owner_id
         if ref.startswith(ref_prefix + ":"):
             from_this_file.add(cid)
@@ -275,7 +291,7 @@ def _load_existing(records: list[Record]) -> None:
 
 def _finish(rec: Record, now) -> None:  # type: ignore[no-untyped-def]
     v = rec.values
-    v["name_pinyin"], v["name_initials"] = name_pinyin(v["name"])
+    v["name_pinyin"], v["name_initials"] = fast_name_pinyin(v["name"])
     v["phone"] = v.get("phone") or (rec.phones[0].e164 if rec.phones else "")
     v["email"] = v.get("email") or (rec.emails[0] if rec.emails else "")
     all_phones = [*sorted(rec.old_phones), *(p.e164 for p in rec.phones)]

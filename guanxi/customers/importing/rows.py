@@ -10,9 +10,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache
 
 from django.utils.translation import gettext as _
+from pypinyin import Style
+from pypinyin.core import _default_pinyin
 
 from guanxi.customers.models import CustomerSource, CustomFieldDefinition, CustomFieldType
 from guanxi.customers.normalize import (
@@ -20,11 +22,12 @@ from guanxi.customers.normalize import (
     PhoneInfo,
     normalize_email,
     normalize_phone,
-    search_document,
 )
 
 _SPLIT = re.compile(r"[;,；，、|\n]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_SPACES = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
 # A Chinese mobile number written the usual ways: 13800138000, +86 138 0013 8000, 0086-138-0013-8000.
 _CN_MOBILE = re.compile(r"^(?:\+?86|0086)?[\s-]?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})$")
 
@@ -42,22 +45,37 @@ _SOURCES = {
 }  # fmt: skip
 
 
-@lru_cache(maxsize=200_000)
-def _mobile_template(prefix7: str) -> PhoneInfo | None:
+def _carrier_prefix_digits() -> int:
+    """How many national digits of a Chinese mobile decide its carrier in phonenumbers' data (4 today)."""
+    from phonenumbers.carrierdata import CARRIER_DATA
+
+    return max((len(k) - 2 for k in CARRIER_DATA if k.startswith("861")), default=7)
+
+
+# Validity and kind of an 11-digit Chinese mobile are decided by its first five digits (the longest rule in
+# phonenumbers' CN mobile pattern is "1740[0-5]"), its carrier by the first four: numbers sharing those digits share
+# everything but the number itself. tests/customers/test_import_speed.py checks this against normalize_phone for
+# every such prefix, so a phonenumbers upgrade that adds a longer rule fails a test instead of mislabelling.
+MOBILE_PREFIX_DIGITS = max(5, _carrier_prefix_digits())
+
+
+@cache
+def _mobile_template(prefix: str) -> PhoneInfo | None:
     try:
-        return normalize_phone(prefix7 + "0000")
+        return normalize_phone(prefix + "0" * (11 - len(prefix)))
     except InvalidValue:
         return None
 
 
 def fast_phone(raw: str) -> PhoneInfo:
     """``normalize_phone`` with a shortcut for Chinese mobiles: validity, carrier and kind depend only on the
-    first seven digits there, so those are parsed once and shared (an import of a million rows would otherwise
-    spend most of its time in phonenumbers). Everything else goes through ``normalize_phone``."""
+    first digits there (``MOBILE_PREFIX_DIGITS``), so those are parsed once per prefix and shared (an import of a
+    million rows would otherwise spend most of its time in phonenumbers). Everything else goes through
+    ``normalize_phone``."""
     m = _CN_MOBILE.match(raw.strip())
     if m:
         national = "".join(m.groups())
-        tpl = _mobile_template(national[:7])
+        tpl = _mobile_template(national[:MOBILE_PREFIX_DIGITS])
         if tpl is not None and tpl.kind == "mobile":
             return PhoneInfo(
                 e164="+86" + national,
@@ -69,14 +87,52 @@ def fast_phone(raw: str) -> PhoneInfo:
     return normalize_phone(raw)
 
 
+_pinyin_segment_cache: dict[str, list[str]] = {}
+
+
+def _segment_pinyin(segment: str) -> list[str]:
+    """pypinyin's reading of one segment of a name (what ``lazy_pinyin`` joins), cached: surnames and the
+    characters of given names repeat endlessly, whole names much less."""
+    found = _pinyin_segment_cache.get(segment)
+    if found is None:
+        found = [py for item in _default_pinyin._converter.convert(segment, Style.NORMAL, False, "default",
+                                                                       strict=True) for py in item]  # fmt: skip
+        if len(_pinyin_segment_cache) < 500_000:
+            _pinyin_segment_cache[segment] = found
+    return found
+
+
+_name_cache: dict[str, tuple[str, str]] = {}
+
+
+def fast_name_pinyin(name: str) -> tuple[str, str]:
+    """Exactly ``normalize.name_pinyin(name)``: the same segmentation, with the pinyin of each segment cached."""
+    found = _name_cache.get(name)
+    if found is not None:
+        return found
+    parts = [
+        p.strip().lower()
+        for seg in _default_pinyin.seg(name or "")
+        for p in _segment_pinyin(seg)
+        if p.strip()
+    ]
+    full = _NOT_WORD.sub("", "".join(parts))
+    initials = "".join(p[0] for p in (_NOT_WORD.sub("", x) for x in parts) if p)
+    found = (full[:400], initials[:100])
+    if len(_name_cache) < 200_000:
+        _name_cache[name] = found
+    return found
+
+
 def search_text(name: str, company_name: str, phones: list[PhoneInfo], emails: list[str]) -> str:
     """Exactly ``search_document(...)`` for these values, without parsing the phones a second time."""
-    words = [search_document(name=name, company_name=company_name)]
+    full, initials = fast_name_pinyin(name)
+    words = [name.lower(), full, initials, company_name.lower()]
     for p in phones:
         words.append(p.e164.lstrip("+"))
         words.append(p.national)
-    words.extend(emails)
-    return " ".join(w for w in words if w)
+    words.extend(e.lower() for e in emails)
+    return _SPACES.sub(" ", " ".join(w for w in words if w)).strip()
 
 
 @dataclass

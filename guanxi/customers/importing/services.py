@@ -6,6 +6,7 @@ The web UI, the API and ``guanxi import customers`` all go through these functio
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import uuid
 from collections.abc import Callable, Iterable
@@ -13,14 +14,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core.context import workspace_context
 from guanxi.core.errors import NotFound, ValidationFailed
 from guanxi.customers.importing import reader
-from guanxi.customers.importing.chunk import process_chunk
+from guanxi.customers.importing.bulk import chunk_transaction_settings, import_finished, refresh_statistics
+from guanxi.customers.importing.chunk import prepare_chunk, process_chunk
 from guanxi.customers.importing.mapping import MULTI_TARGETS, TARGETS, guess_mapping
 from guanxi.customers.importing.reader import FileInfo, ImportRefused
 from guanxi.customers.importing.rows import RowPreparer
@@ -38,6 +40,7 @@ from guanxi.workspaces.models import Membership
 from guanxi.workspaces.permissions import Module, Scope
 
 CHUNK_ROWS = 5000
+STATS_MIN_ROWS = 50_000  # imports at least this long refresh the planner statistics as they go
 
 
 class SimulatedCrash(RuntimeError):
@@ -254,6 +257,8 @@ def import_run(
         ImportJob.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=timezone.now())
         ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING)
         preparer = RowPreparer(job.mapping, _custom_defs())
+        # Only another job of the same file can have imported rows of this one before (see process_chunk).
+        same_file_before = ImportJob.objects.filter(file_sha256=job.file_sha256).exclude(pk=job.pk).exists()
 
         def may_update(owner_id: int | None) -> bool:
             return permissions.can(actor, Module.CUSTOMERS, "edit", owner_id=owner_id)
@@ -261,6 +266,7 @@ def import_run(
         try:
             rows = reader.iter_rows(Path(job.file_path), _info(job), start=job.next_row)
             chunks_done = 0
+            analysed_at = 0  # rows written by this run when the planner statistics were last refreshed
             while True:
                 items = []
                 for item in rows:
@@ -269,19 +275,32 @@ def import_run(
                         break
                 if not items:
                     break
-                if not _commit_chunk(job.pk, items, preparer, may_update):
+                # Validated and normalised before the chunk's transaction opens: it holds the job's row lock
+                # only while it writes.
+                prepared_rows = prepare_chunk(items, preparer)
+                if not _commit_chunk(job.pk, items, prepared_rows, may_update, check_refs=same_file_before):
                     return ImportJob.objects.get(pk=job.pk)  # another worker owns this job now
                 chunks_done += 1
+                written = (chunks_done - 1) * chunk_size + len(items)
+                # A large file: after the first chunk, then at 4x, 16x, ... the rows written.
+                if job.total_rows >= STATS_MIN_ROWS and written >= max(chunk_size, 4 * analysed_at):
+                    refresh_statistics()
+                    analysed_at = written
                 if on_chunk is not None:
                     on_chunk(ImportJob.objects.get(pk=job.pk))
                 if crash_after_chunks is not None and chunks_done >= crash_after_chunks:
                     raise SimulatedCrash(f"stopped after {chunks_done} chunk(s)")
         except (ImportRefused, UnicodeDecodeError, OSError) as exc:
             return _fail(ImportJob.objects.get(pk=job.pk), str(exc))
+        finally:
+            with contextlib.suppress(DatabaseError):  # never hide the error that ended the job
+                import_finished()
         return _finish(job.pk)
 
 
-def _commit_chunk(job_id: int, items: list, preparer: RowPreparer, may_update) -> bool:  # type: ignore[no-untyped-def]
+def _commit_chunk(
+    job_id: int, items: list, prepared_rows: list, may_update, *, check_refs: bool = True
+) -> bool:  # type: ignore[no-untyped-def]
     first_index = items[0][0] - 2
     for attempt in range(2):
         try:
@@ -289,7 +308,9 @@ def _commit_chunk(job_id: int, items: list, preparer: RowPreparer, may_update) -
                 job = ImportJob.objects.select_for_update().get(pk=job_id)
                 if job.next_row != first_index:
                     return False
-                res = process_chunk(job=job, items=items, preparer=preparer, may_update_owner=may_update)
+                chunk_transaction_settings()
+                res = process_chunk(job=job, prepared_rows=prepared_rows, may_update_owner=may_update,
+                                    check_refs=check_refs or attempt > 0)  # fmt: skip
                 job.next_row = first_index + len(items)
                 job.created_count += res.created
                 job.updated_count += res.updated
