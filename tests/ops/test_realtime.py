@@ -59,17 +59,23 @@ def test_another_users_notification_does_not_arrive(world):
         from asgiref.sync import sync_to_async
 
         await comm.connect(timeout=5)
-        await sync_to_async(notify_user)(world.sue.user_id, {"kind": "secret"})
-        nothing = await comm.receive_nothing(timeout=0.5)
-        await comm.disconnect()
-        return nothing
+        try:
+            await sync_to_async(notify_user)(world.sue.user_id, {"kind": "secret"})
+            return await comm.receive_nothing(timeout=0.5)
+        finally:
+            await comm.disconnect()
 
     assert async_to_sync(run)()
 
 
 def test_an_anonymous_connection_is_refused(db):
+    comm = _communicator()
+
     async def run() -> tuple[bool, object]:
-        return await _communicator().connect(timeout=5)
+        try:
+            return await comm.connect(timeout=5)
+        finally:
+            await comm.disconnect()  # end the application instance: a live one can hang the loop's shutdown
 
     connected, code = async_to_sync(run)()
     assert connected is False
@@ -80,7 +86,10 @@ def test_a_foreign_origin_is_refused(world):
     comm = _communicator(world.client_for(world.sam), origin=b"http://evil.example")
 
     async def run() -> tuple[bool, object]:
-        return await comm.connect(timeout=5)
+        try:
+            return await comm.connect(timeout=5)
+        finally:
+            await comm.disconnect()  # end the application instance: a live one can hang the loop's shutdown
 
     connected, _ = async_to_sync(run)()
     assert connected is False
