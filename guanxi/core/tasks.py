@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from django.core.cache import cache
-from huey.contrib.djhuey import task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, task
 
 ECHO_KEY = "guanxi:worker-echo:{token}"
 
@@ -19,3 +20,11 @@ def worker_echo(token: str) -> int:
     pid = os.getpid()
     cache.set(ECHO_KEY.format(token=token), pid, 300)
     return pid
+
+
+@db_periodic_task(crontab(hour="3", minute="17"))
+def refresh_statistics_daily() -> None:
+    """Once a day, at a quiet hour: fresh planner statistics (see guanxi.core.dbstats)."""
+    from guanxi.core.dbstats import refresh_planner_statistics
+
+    refresh_planner_statistics()

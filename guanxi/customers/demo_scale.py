@@ -25,6 +25,7 @@ import phonenumbers
 from django.db import connection, models, transaction
 from phonenumbers import carrier as pn_carrier
 
+from guanxi.core.dbstats import refresh_planner_statistics
 from guanxi.customers.models import (
     Customer,
     CustomerAddress,
@@ -461,4 +462,5 @@ def demo_customers_generate(
         object_repr=f"{added['customers']} demo customers",
         changes={"customers": added["customers"], "interactions": added["interactions"], "target": target},
     )
+    refresh_planner_statistics()  # without them SQLite walks the wrong index (guanxi.core.dbstats)
     return added

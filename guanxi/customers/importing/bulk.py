@@ -209,6 +209,7 @@ def import_finished() -> None:
     if connection.vendor == "sqlite":
         with connection.cursor() as cur:
             cur.execute("PRAGMA cache_size = -2000")
+        refresh_statistics()  # the planner must know the tables grew (pinyin and name look-ups)
         return
     if connection.vendor != "postgresql":
         return
@@ -225,20 +226,10 @@ ANALYZED_TABLES = ("customers_customer", "customers_customerphone", "customers_c
 
 
 def refresh_statistics() -> None:
-    """ANALYZE the tables an import grows (PostgreSQL). With statistics from before the import, the planner believes
+    """ANALYZE the tables an import grows. With statistics from before the import, the PostgreSQL planner believes
     the workspace holds a handful of customers and answers each chunk's duplicate lookups by reading every row of
     the workspace (measured: 150 ms a lookup at 800k rows instead of a few ms); autovacuum analyses too late.
-    Needs the table owner's rights, so it runs in RLS bypass (the owner role; the job itself runs as the tenant role,
-    guanxi.core.rls); where even the owner lacks them the lookups are only slower, so errors are ignored."""
-    if connection.vendor != "postgresql":
-        return
-    from django.db import DatabaseError, transaction
+    SQLite needs them as much (guanxi.core.dbstats, which also runs PostgreSQL's as the owner role)."""
+    from guanxi.core.dbstats import refresh_planner_statistics
 
-    from guanxi.core import rls
-
-    for table in ANALYZED_TABLES:
-        try:
-            with rls.bypass(), transaction.atomic(), connection.cursor() as cur:
-                cur.execute(f'ANALYZE "{table}"')
-        except DatabaseError:
-            continue
+    refresh_planner_statistics(ANALYZED_TABLES)
