@@ -244,18 +244,44 @@ def _fail(err: Exception) -> CommandError:
     return exc
 
 
+def _find_workspace(workspace: str) -> Any:
+    """The workspace named by id or slug; a CommandError naming the argument when there is none."""
+    from guanxi.core.errors import NotFound
+    from guanxi.workspaces.models import Workspace
+
+    ws = Workspace.objects.filter(pk=int(workspace)).first() if workspace.isdigit() else None
+    ws = ws or Workspace.objects.filter(slug=workspace).first()
+    if ws is None:
+        raise _fail(NotFound(f"no workspace with id or slug {workspace!r}"))
+    return ws
+
+
+def _owner_username(workspace: str, *, flag: str = "--user") -> str:
+    """The user name of the workspace's first active owner: who a command acts as when none is given."""
+    from guanxi.core.errors import NotFound
+    from guanxi.workspaces.models import Membership
+
+    ws = _find_workspace(workspace)
+    owner = (
+        Membership.all_workspaces.select_related("user")  # the workspace is named explicitly just above
+        .filter(workspace=ws, role="owner", is_active=True)
+        .order_by("joined_at", "id")
+        .first()
+    )
+    if owner is None:
+        raise _fail(NotFound(f"workspace {ws.slug!r} has no active owner: give {flag} USER"))
+    return owner.user.username
+
+
 @contextlib.contextmanager
 def _cli_member(workspace: str, username: str) -> Iterator[Any]:
     """The active membership of ``username`` in the workspace given by id or slug, with that workspace as the
     current context for the block; a CommandError saying why when there is none."""
     from guanxi.core.context import workspace_context
     from guanxi.core.errors import NotFound, ValidationFailed
-    from guanxi.workspaces.models import Membership, User, Workspace
+    from guanxi.workspaces.models import Membership, User
 
-    ws = Workspace.objects.filter(pk=int(workspace)).first() if workspace.isdigit() else None
-    ws = ws or Workspace.objects.filter(slug=workspace).first()
-    if ws is None:
-        raise _fail(NotFound(f"no workspace with id or slug {workspace!r}"))
+    ws = _find_workspace(workspace)
     user = User.objects.filter(username=username).first()
     if user is None:
         raise _fail(NotFound(f"no user named {username!r}"))
@@ -345,27 +371,6 @@ def cmd_apikey_revoke(args: argparse.Namespace) -> int:
 
 
 # --- import / export of customers -------------------------------------------------------------------------------
-def _owner_username(workspace: str) -> str:
-    from guanxi.core.context import workspace_context
-    from guanxi.core.errors import NotFound
-    from guanxi.workspaces.models import Membership, Workspace
-
-    ws = Workspace.objects.filter(pk=int(workspace)).first() if workspace.isdigit() else None
-    ws = ws or Workspace.objects.filter(slug=workspace).first()
-    if ws is None:
-        raise _fail(NotFound(f"no workspace with id or slug {workspace!r}"))
-    with workspace_context(ws):
-        m = (
-            Membership.objects.filter(role="owner", is_active=True)
-            .select_related("user")
-            .order_by("id")
-            .first()
-        )
-    if m is None:
-        raise _fail(NotFound(f"workspace {ws.slug!r} has no active owner: give --user"))
-    return m.user.username
-
-
 @command("import customers")
 def cmd_import_customers(args: argparse.Namespace) -> int:
     """Import customers from a CSV/XLSX/vCard file: the same job as the web UI, run here synchronously.
@@ -446,16 +451,11 @@ def cmd_dedupe_scan(args: argparse.Namespace) -> int:
     """Scan a workspace for likely duplicate customers now (in this process) and print the counts."""
     _setup_django()
     from guanxi.core.context import workspace_context
-    from guanxi.core.errors import NotFound
     from guanxi.customers.dedupe import duplicate_scan_run
     from guanxi.customers.models import DuplicateScan
     from guanxi.ledger.services import audit_record
-    from guanxi.workspaces.models import Workspace
 
-    ws = Workspace.objects.filter(pk=int(args.workspace)).first() if args.workspace.isdigit() else None
-    ws = ws or Workspace.objects.filter(slug=args.workspace).first()
-    if ws is None:
-        raise _fail(NotFound(f"no workspace with id or slug {args.workspace!r}"))
+    ws = _find_workspace(args.workspace)
     with workspace_context(ws):
         scan = DuplicateScan.objects.create()
         audit_record(workspace=ws, actor=None, action="customer.duplicate_scan", obj=scan)

@@ -12,30 +12,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from guanxi.cli import _cli_member, _fail, _setup_django, command, emit
+from guanxi.cli import _cli_member, _fail, _owner_username, _setup_django, command, emit
 
 
 @contextlib.contextmanager
 def _actor(args: argparse.Namespace) -> Iterator[Any]:
     """The acting membership: ``--as`` or the workspace's first active owner."""
-    username = getattr(args, "as_user", None)
-    if not username:
-        from guanxi.core.errors import NotFound
-        from guanxi.workspaces.models import Membership, Workspace
-
-        ws = Workspace.objects.filter(pk=int(args.workspace)).first() if args.workspace.isdigit() else None
-        ws = ws or Workspace.objects.filter(slug=args.workspace).first()
-        if ws is None:
-            raise _fail(NotFound(f"no workspace with id or slug {args.workspace!r}"))
-        owner = (
-            Membership.all_workspaces.select_related("user")
-            .filter(workspace=ws, role="owner", is_active=True)
-            .order_by("joined_at", "id")
-            .first()
-        )
-        if owner is None:
-            raise _fail(NotFound(f"workspace {ws.slug!r} has no active owner: pass --as USER"))
-        username = owner.user.username
+    username = getattr(args, "as_user", None) or _owner_username(args.workspace, flag="--as")
     with _cli_member(args.workspace, username) as membership:
         yield membership
 

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from guanxi.core.api_support import ErrorOut, member
+from guanxi.customers.privacy import personal_access
 from guanxi.customers.search import MAX_LIMIT, MAX_QUERY_LENGTH, customer_search, present_hit
 
 router = Router(tags=["customers"])
@@ -55,4 +56,5 @@ def customers_search(request: HttpRequest, params: Query[SearchParams]) -> dict:
     """Best matches first; ties newest first. Only customers the caller may see; merged-away ones never."""
     actor = member(request)
     hits = customer_search(actor=actor, q=params.q, limit=params.limit)
-    return {"items": [present_hit(actor, c, score) for c, score in hits]}
+    access = personal_access(actor)
+    return {"items": [present_hit(actor, c, score, access=access) for c, score in hits]}

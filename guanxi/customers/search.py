@@ -52,6 +52,7 @@ from guanxi.customers.normalize import (
     normalize_phone,
     search_document,
 )
+from guanxi.customers.privacy import PersonalAccess, personal_access
 from guanxi.customers.selectors import customer_list
 from guanxi.workspaces import permissions
 from guanxi.workspaces.models import Membership
@@ -397,13 +398,15 @@ def sqlite_search_index_ensure(conn=None) -> bool:  # noqa: ANN001 - a Django co
 # --- presenting a hit ---------------------------------------------------------------------------------------------
 
 
-def present_hit(actor: Membership, customer: Customer, score: int) -> dict:
+def present_hit(
+    actor: Membership, customer: Customer, score: int, *, access: PersonalAccess | None = None
+) -> dict:
     """A search hit as the API and the web results show it, personal fields masked unless the actor may see them.
 
-    A small local stand-in for ``guanxi.customers.privacy.present_customer`` (the core area's), same rule:
-    the personal_data module's view scope over the customer's owner.
+    The rule is the one of ``privacy.present_customer`` (``PersonalAccess.may_see``: an unowned customer is nobody's
+    own); pass ``access`` from ``privacy.personal_access(actor)`` when presenting many hits.
     """
-    full = permissions.can(actor, Module.PERSONAL_DATA, "view", owner_id=customer.owner_id)
+    full = (access or personal_access(actor)).may_see(customer.owner_id)
     return {
         "id": customer.pk,
         "kind": customer.kind,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from guanxi.customers.privacy import personal_access
 from guanxi.customers.search import MAX_QUERY_LENGTH, customer_search, parse_query, present_hit
 from guanxi.web.decorators import member_required
 from guanxi.workspaces.permissions import Module
@@ -21,8 +22,9 @@ def search_view(request: HttpRequest) -> HttpResponse:
     actor = request.membership
     hits = []
     if q:
+        access = personal_access(actor)
         hits = [
-            present_hit(actor, c, score)
+            present_hit(actor, c, score, access=access)
             for c, score in customer_search(actor=actor, q=q, limit=BOX_LIMIT if box else PAGE_LIMIT)
         ]
     context = {"q": q, "hits": hits, "box": box, "kind": parse_query(q).kind}

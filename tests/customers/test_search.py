@@ -332,3 +332,19 @@ def test_postgresql_uses_the_bigram_and_trigram_indexes(world, people):
         assert "customer_search_trgm_idx" in " ".join(r[0] for r in cur.fetchall())
         cur.execute("SELECT guanxi_cjk_bigrams('张三丰 zhangsanfeng zsf 华信商贸')")
         assert sorted(cur.fetchone()[0]) == sorted(["张三", "三丰", "华信", "信商", "商贸"])
+
+
+def test_an_unowned_customers_phone_is_masked_in_hits_for_own_scope(world):
+    from guanxi.core.context import workspace_context
+    from guanxi.customers.search import customer_search, present_hit
+    from guanxi.customers.services import customer_create, customer_update
+
+    with workspace_context(world.ws_a):
+        c = customer_create(actor=world.olivia, name="无主客户", phones=[{"number": "13712345678"}])
+        customer_update(actor=world.olivia, customer_id=c.pk, owner_id=None)
+        hits = customer_search(actor=world.sam, q="无主客户")
+        assert [h.pk for h, _ in hits] == [c.pk]
+        shown = present_hit(world.sam, hits[0][0], hits[0][1])
+    assert (
+        shown["masked"] is True and "1234" not in shown["phone"]
+    )  # nobody's own: sales (OWN scope) sees it masked
