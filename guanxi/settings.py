@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "guanxi.ledger",
     "guanxi.customers",
     "guanxi.sales",
+    "guanxi.service",
+    "guanxi.analytics",
     "guanxi.accounts",
     "guanxi.web",
 ]

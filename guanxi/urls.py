@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("guanxi.customers.urls")),
     path("sales/", include("guanxi.sales.urls")),
     path("f/", include("guanxi.sales.urls_public")),
+    path("service/", include("guanxi.service.urls")),
+    path("analytics/", include("guanxi.analytics.urls")),
     path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),
 ]

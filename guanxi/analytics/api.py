@@ -1,0 +1,5 @@
+"""API routes of the analytics app (added to /api/v1 in guanxi/api.py)."""
+
+from ninja import Router
+
+router = Router(tags=["analytics"])
