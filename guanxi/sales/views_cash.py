@@ -14,7 +14,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from guanxi.core.errors import AppError, ValidationFailed
 from guanxi.customers.selectors import customer_list
 from guanxi.sales import selectors_cash as sel
-from guanxi.sales.models import VAT_RATES, DiscountRule, Order, OrderStatus, QuoteStatus, ReturnStatus
+from guanxi.sales.models import (
+    VAT_RATES,
+    ApprovalStatus,
+    DiscountRule,
+    Order,
+    OrderStatus,
+    QuoteStatus,
+    ReturnStatus,
+)
 from guanxi.sales.pdf import quote_pdf
 from guanxi.sales.services import orders, products, quotes
 from guanxi.sales.services._common import is_sales_admin
@@ -257,6 +265,7 @@ def quote_detail_view(request: HttpRequest, quote_id: int) -> HttpResponse:
             "versions": sel.quote_versions(quote),
             "approvals": quote.approvals.select_related("requested_by", "decided_by"),
             "needs_approval": quote.status == QuoteStatus.DRAFT and quotes.quote_needs_approval(quote, owner),
+            "approval_pending": quote.approvals.filter(status=ApprovalStatus.PENDING).exists(),
             "may_edit": may_edit,
             "order": Order.objects.filter(quote=quote).first(),
         },
