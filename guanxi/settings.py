@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "guanxi.sales",
     "guanxi.service",
     "guanxi.analytics",
+    "guanxi.contact_center",
     "guanxi.accounts",
     "guanxi.web",
 ]
