@@ -66,7 +66,6 @@ class Agent(TenantModel):
     )
     pause_reason = models.CharField(_("pause reason"), max_length=100, blank=True)
     presence_since = models.DateTimeField(_("in this state since"), null=True, blank=True)
-    last_offered_at = models.DateTimeField(null=True, blank=True)  # longest-idle orders by this
     contacts_today = models.PositiveIntegerField(default=0)  # fewest-contacts orders by this
     contacts_day = models.DateField(null=True, blank=True)  # the day contacts_today counts
     phone_uri = models.CharField(_("phone (SIP URI)"), max_length=200, blank=True)
@@ -89,6 +88,10 @@ class AgentChannel(TenantModel):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     capacity = models.PositiveSmallIntegerField(default=1)
     active = models.PositiveSmallIntegerField(default=0)
+    # copies kept by the routing services so the router's pick reads one table: the agent's presence is
+    # "available", and when this agent was last offered a contact (longest idle orders by it)
+    available = models.BooleanField(default=False)
+    last_offered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -97,7 +100,14 @@ class AgentChannel(TenantModel):
                 condition=Q(active__lte=F("capacity")), name="cc_agentchannel_within_capacity"
             ),
         ]
-        indexes = [models.Index(fields=["workspace", "channel", "agent"], name="cc_agentchannel_ws_ch_idx")]
+        indexes = [
+            # the router's pick: free slots of available agents on a channel, longest idle first
+            models.Index(
+                fields=["workspace", "channel", "last_offered_at", "agent"],
+                name="cc_agentchannel_pick_idx",
+                condition=Q(available=True),
+            )
+        ]
 
 
 class AgentSkill(TenantModel):

@@ -178,6 +178,7 @@ def agent_set_presence(
         agent.pause_reason = reason.strip()[:100] if presence == Presence.PAUSED else ""
         agent.presence_since = timezone.now()
         agent.save(update_fields=["presence", "pause_reason", "presence_since"])
+        AgentChannel.objects.filter(agent=agent).update(available=presence == Presence.AVAILABLE)
         if presence in (Presence.OFFLINE, Presence.PAUSED):
             for res in Reservation.objects.select_for_update().filter(
                 agent=agent, status=ReservationStatus.PENDING
@@ -430,9 +431,9 @@ def _route_soon(workspace_id: int) -> None:
 def _eligible(task: Task) -> Any:
     """Channel slots of agents who may take the task now: available, serving its queue, with every required skill
     at the level asked, with room on the channel, not excluded (refused or timed out on this task)."""
-    qs = AgentChannel.objects.filter(
-        channel=task.channel, active__lt=F("capacity"), agent__presence=Presence.AVAILABLE
-    ).filter(Exists(QueueMember.objects.filter(queue_id=task.queue_id, agent_id=OuterRef("agent_id"))))
+    qs = AgentChannel.objects.filter(channel=task.channel, available=True, active__lt=F("capacity")).filter(
+        Exists(QueueMember.objects.filter(queue_id=task.queue_id, agent_id=OuterRef("agent_id")))
+    )
     for req in task.skills or []:
         qs = qs.filter(
             Exists(
@@ -456,14 +457,10 @@ def _ordered(qs: Any, queue: Queue) -> Any:
             _wrap=Case(When(agent_id__gt=last, then=Value(0)), default=Value(1), output_field=IntegerField())
         ).order_by("_wrap", "agent_id")
     if s == Strategy.FEWEST_CONTACTS:
-        return qs.order_by(
-            F("agent__contacts_today").asc(), F("agent__last_offered_at").asc(nulls_first=True)
-        )
+        return qs.order_by(F("agent__contacts_today").asc(), F("last_offered_at").asc(nulls_first=True))
     if s == Strategy.RANDOM:
         return qs.order_by("?")
-    return qs.order_by(
-        F("agent__last_offered_at").asc(nulls_first=True), "agent_id"
-    )  # longest idle, ring-all
+    return qs.order_by(F("last_offered_at").asc(nulls_first=True), "agent_id")  # longest idle, ring-all
 
 
 def _take_slot(slot_id: int) -> bool:
@@ -493,7 +490,7 @@ def _offer(task: Task, slots: list[AgentChannel], now: dt.datetime) -> list[Rese
                 expires_at=now + dt.timedelta(seconds=queue.reservation_timeout),
             )
         )
-        Agent.objects.filter(pk=slot.agent_id).update(last_offered_at=now)
+        AgentChannel.objects.filter(agent_id=slot.agent_id).update(last_offered_at=now)
         if queue.strategy != Strategy.RING_ALL:
             break
     if made:

@@ -104,7 +104,7 @@ def test_vip_contacts_ring_all_and_the_first_to_accept_wins(world, cc):
             r.agent.user.username: r
             for r in Reservation.objects.filter(task=task).select_related("agent__user")
         }
-        done = routing.reservation_accept(actor=world.sue, reservation_id=res["sue"].pk)
+        done = routing.reservation_accept(actor=world.sue, reservation_id=res["sue"].pk, now=NOON)
         assert done.status == TaskStatus.ASSIGNED and done.agent.user_id == world.sue.user_id
         assert done.priority == routing.TIER_PRIORITY["vip"]
         # the others' offers were withdrawn and their chat slots freed
@@ -114,7 +114,7 @@ def test_vip_contacts_ring_all_and_the_first_to_accept_wins(world, cc):
         assert AgentChannel.objects.get(agent__user=world.sam.user, channel="chat").active == 0
         assert AgentChannel.objects.get(agent__user=world.sue.user, channel="chat").active == 1
         with pytest.raises(Conflict):
-            routing.reservation_accept(actor=world.sam, reservation_id=res["sam"].pk)
+            routing.reservation_accept(actor=world.sam, reservation_id=res["sam"].pk, now=NOON)
 
 
 def test_capacity_is_never_exceeded_and_a_freed_slot_takes_the_next_contact(world, cc):
@@ -127,7 +127,7 @@ def test_capacity_is_never_exceeded_and_a_freed_slot_takes_the_next_contact(worl
         assert statuses == [TaskStatus.RESERVED, TaskStatus.RESERVED, TaskStatus.PENDING]  # sam holds 2 chats
         assert AgentChannel.objects.get(agent__user=world.sam.user, channel="chat").active == 2
         first = Reservation.objects.get(task=tasks[0])
-        routing.reservation_accept(actor=world.sam, reservation_id=first.pk)
+        routing.reservation_accept(actor=world.sam, reservation_id=first.pk, now=NOON)
         routing.task_complete(actor=world.sam, task_id=tasks[0].pk)
         routing.route_pending(now=NOON)
         assert Task.objects.get(pk=tasks[2].pk).status == TaskStatus.RESERVED  # routed when the slot freed
@@ -140,7 +140,7 @@ def test_an_offer_that_times_out_or_is_rejected_goes_to_the_next_agent(world, cc
     with workspace_context(world.ws_a):
         res = Reservation.objects.get(task=task)
         with pytest.raises(NotFound):  # another agent's offer reads as missing
-            routing.reservation_accept(actor=world.sue, reservation_id=res.pk)
+            routing.reservation_accept(actor=world.sue, reservation_id=res.pk, now=NOON)
         late = res.expires_at + dt.timedelta(seconds=1)
         with pytest.raises(Conflict):
             routing.reservation_accept(actor=world.sam, reservation_id=res.pk, now=late)
@@ -167,12 +167,8 @@ def test_longest_idle_round_robin_and_fewest_contacts_pick_in_order(world, cc):
         q = cc["general"]
         sam_a, sue_a, alice_a = (routing.agent_for(m) for m in (world.sam, world.sue, world.alice))
         # longest idle: the agent offered longest ago first, never-offered first of all
-        sam_a.last_offered_at, sue_a.last_offered_at = (
-            NOON - dt.timedelta(minutes=5),
-            NOON - dt.timedelta(hours=1),
-        )
-        sam_a.save()
-        sue_a.save()
+        AgentChannel.objects.filter(agent=sam_a).update(last_offered_at=NOON - dt.timedelta(minutes=5))
+        AgentChannel.objects.filter(agent=sue_a).update(last_offered_at=NOON - dt.timedelta(hours=1))
         t = _enqueue(world, attributes={})
         assert _offers(world, t) == ["alice"]
         t2 = _enqueue(world, attributes={})
