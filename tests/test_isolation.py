@@ -67,6 +67,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "approval_id": lambda w, objs: objs["approval"].pk,
     "order_id": lambda w, objs: objs["order"].pk,
     "return_id": lambda w, objs: objs["order_return"].pk,
+    "reservation_id": lambda w, objs: objs["reservation"].pk,
+    "task_id": lambda w, objs: objs["cc_task"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -183,6 +185,9 @@ def a_objects(world: World, customers) -> dict:
     from tests.customers.test_dedupe_support import dedupe_objects
 
     objs.update(dedupe_objects(world))
+    from tests.contact_center.test_api import cc_objects
+
+    objs.update(cc_objects(world))
     return objs
 
 

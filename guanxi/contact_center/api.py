@@ -1,0 +1,291 @@
+"""API routes of the interaction centre's routing engine (/api/v1/contact-center/...).
+
+Agents: their presence, their open offers (accept / reject), the contacts they hold (wrap-up, complete).
+Channel adapters and supervisors: enqueue a contact, see the queues. Supervisors: queues, workflows, agent set-up.
+Everything goes through ``guanxi.contact_center.routing``; errors in the one shape (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from django.db.models import Count, Q
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from guanxi.contact_center import routing
+from guanxi.contact_center.models import (
+    AgentChannel,
+    AgentSkill,
+    Queue,
+    Reservation,
+    ReservationStatus,
+    Task,
+    TaskStatus,
+)
+from guanxi.core.api_support import ErrorOut, member
+from guanxi.core.errors import NotFound
+from guanxi.workspaces.models import Membership
+
+router = Router(tags=["contact centre"])
+ERRORS: dict[int, type[ErrorOut]] = {code: ErrorOut for code in (400, 401, 403, 404, 409, 422, 429)}
+ChannelLit = Literal["phone", "chat", "email", "sms", "social", "callback"]
+PresenceLit = Literal["offline", "available", "busy", "wrap_up", "paused"]
+StrategyLit = Literal["longest_idle", "round_robin", "fewest_contacts", "random", "ring_all"]
+
+
+class SlotOut(Schema):
+    channel: str
+    capacity: int
+    active: int
+
+
+class AgentOut(Schema):
+    user_id: int
+    presence: str
+    pause_reason: str
+    presence_since: dt.datetime | None
+    contacts_today: int
+    channels: list[SlotOut]
+    skills: dict[str, int]
+
+
+def _agent_out(m: Membership) -> dict[str, Any]:
+    routing._require_agent_rights(m)
+    agent = routing.agent_for(m)
+    return {
+        "user_id": m.user_id,
+        "presence": agent.presence,
+        "pause_reason": agent.pause_reason,
+        "presence_since": agent.presence_since,
+        "contacts_today": agent.contacts_today,
+        "channels": list(AgentChannel.objects.filter(agent=agent).values("channel", "capacity", "active")),
+        "skills": dict(AgentSkill.objects.filter(agent=agent).values_list("skill__name", "level")),
+    }
+
+
+class PresenceIn(Schema):
+    presence: PresenceLit
+    reason: str = Field("", max_length=100, description="Required when pausing.")
+
+
+@router.get("/contact-center/me", response={200: AgentOut, **ERRORS}, summary="My agent state")
+def cc_me(request: HttpRequest) -> dict:
+    return _agent_out(member(request))
+
+
+@router.put("/contact-center/me/presence", response={200: AgentOut, **ERRORS}, summary="Set my presence")
+def cc_presence(request: HttpRequest, payload: PresenceIn) -> dict:
+    m = member(request)
+    routing.agent_set_presence(actor=m, presence=payload.presence, reason=payload.reason)
+    return _agent_out(m)
+
+
+class TaskOut(Schema):
+    id: int
+    channel: str
+    status: str
+    status_reason: str
+    priority: int
+    queue_id: int | None
+    attributes: dict
+    customer_id: int | None
+    source_type: str
+    source_id: str
+    created_at: dt.datetime
+    assigned_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+class OfferOut(Schema):
+    id: int
+    expires_at: dt.datetime
+    task: TaskOut
+
+
+@router.get("/contact-center/offers", response={200: list[OfferOut], **ERRORS}, summary="My open offers")
+def cc_offers(request: HttpRequest) -> list:
+    m = member(request)
+    routing._require_agent_rights(m)
+    return list(
+        Reservation.objects.filter(agent__user_id=m.user_id, status=ReservationStatus.PENDING)
+        .select_related("task")
+        .order_by("expires_at")[:50]
+    )
+
+
+@router.post(
+    "/contact-center/offers/{reservation_id}/accept",
+    response={200: TaskOut, **ERRORS},
+    summary="Accept an offer",
+    description="409 reservation_expired when the offer timed out (it went to the next agent), "
+    "409 reservation_closed when it was withdrawn or decided; another agent's offer is 404.",
+)
+def offer_accept(request: HttpRequest, reservation_id: int) -> object:
+    return routing.reservation_accept(actor=member(request), reservation_id=reservation_id)
+
+
+@router.post(
+    "/contact-center/offers/{reservation_id}/reject", response={204: None, **ERRORS}, summary="Decline an offer"
+)
+def offer_reject(request: HttpRequest, reservation_id: int) -> Status:
+    routing.reservation_reject(actor=member(request), reservation_id=reservation_id)
+    return Status(204, None)
+
+
+@router.get("/contact-center/tasks", response={200: list[TaskOut], **ERRORS}, summary="Contacts I hold")
+def cc_my_tasks(request: HttpRequest) -> list:
+    m = member(request)
+    routing._require_agent_rights(m)
+    return list(
+        Task.objects.filter(
+            agent__user_id=m.user_id, status__in=[TaskStatus.ASSIGNED, TaskStatus.WRAPPING]
+        ).order_by("assigned_at")[:100]
+    )
+
+
+@router.post("/contact-center/tasks/{task_id}/wrap-up", response={200: TaskOut, **ERRORS}, summary="Wrap up")
+def task_wrap_up(request: HttpRequest, task_id: int) -> object:
+    return routing.task_wrap_up(actor=member(request), task_id=task_id)
+
+
+@router.post("/contact-center/tasks/{task_id}/complete", response={200: TaskOut, **ERRORS}, summary="Complete")
+def task_complete(request: HttpRequest, task_id: int) -> object:
+    return routing.task_complete(actor=member(request), task_id=task_id)
+
+
+class EnqueueIn(Schema):
+    channel: ChannelLit
+    attributes: dict = Field(default_factory=dict, description="What the workflow's conditions read.")
+    customer_id: int | None = None
+    source_type: str = Field("", max_length=30)
+    source_id: str = Field("", max_length=100, description="Idempotency: one open task per source.")
+    priority: int = Field(0, ge=-100, le=100)
+
+
+@router.post(
+    "/contact-center/tasks",
+    response={201: TaskOut, **ERRORS},
+    summary="Put a contact in line (channel adapters)",
+    description="Supervisor rights (an integration key). Refused tasks come back with status 'refused' and the "
+    "reason (queue closed or full) so the channel can offer voicemail or a message.",
+)
+def task_add(request: HttpRequest, payload: EnqueueIn) -> Status:
+    from guanxi.customers.selectors import get_customer_for
+
+    m = member(request)
+    routing._require_supervisor(m)
+    if payload.customer_id is not None:
+        get_customer_for(m, payload.customer_id)  # 404 for another workspace's customer
+    task = routing.task_enqueue(
+        channel=payload.channel, attributes=payload.attributes, customer_id=payload.customer_id,
+        source_type=payload.source_type, source_id=payload.source_id, priority=payload.priority,
+    )  # fmt: skip
+    return Status(201, task)
+
+
+class QueueOut(Schema):
+    id: int
+    name: str
+    strategy: str
+    hours: dict
+    holidays: list
+    max_length: int | None
+    overflow_id: int | None
+    service_level_seconds: int
+    reservation_timeout: int
+    waiting: int = 0
+    offered: int = 0
+
+
+class QueueIn(Schema):
+    name: str = Field(max_length=100)
+    strategy: StrategyLit = "longest_idle"
+    hours: dict = Field(default_factory=dict, description='{"1": [["09:00", "18:00"]], ...}; empty: always open')
+    holidays: list[str] = Field(default_factory=list)
+    max_length: int | None = Field(None, ge=0)
+    overflow_id: int | None = None
+    service_level_seconds: int = Field(20, ge=1, le=3600)
+    reservation_timeout: int = Field(15, ge=1, le=600)
+
+
+@router.get("/contact-center/queues", response={200: list[QueueOut], **ERRORS}, summary="Queues, with waiting")
+def cc_queues(request: HttpRequest) -> list:
+    routing._require_agent_rights(member(request))
+    counts = {
+        row["queue_id"]: row
+        for row in Task.objects.filter(status__in=[TaskStatus.PENDING, TaskStatus.RESERVED])
+        .values("queue_id")
+        .annotate(
+            waiting=Count("pk", filter=Q(status=TaskStatus.PENDING)),
+            offered=Count("pk", filter=Q(status=TaskStatus.RESERVED)),
+        )
+    }
+    out = []
+    for q in Queue.objects.order_by("name"):
+        row = counts.get(q.pk, {})
+        q.waiting, q.offered = row.get("waiting", 0), row.get("offered", 0)
+        out.append(q)
+    return out
+
+
+@router.post("/contact-center/queues", response={201: QueueOut, **ERRORS}, summary="Create a queue")
+def queue_add(request: HttpRequest, payload: QueueIn) -> Status:
+    return Status(201, routing.queue_create(actor=member(request), **payload.dict()))
+
+
+class SkillReqIn(Schema):
+    skill: str = Field(max_length=60)
+    min_level: int = Field(1, ge=1, le=10)
+
+
+class StepIn(Schema):
+    expression: str = Field("", max_length=500)
+    queue_id: int
+    skills: list[SkillReqIn] = Field(default_factory=list)
+    timeout: int | None = Field(None, ge=1)
+    priority_boost: int = Field(0, ge=-100, le=100)
+
+
+class WorkflowIn(Schema):
+    name: str = Field(max_length=100)
+    is_default: bool = False
+    steps: list[StepIn]
+
+
+class WorkflowOut(Schema):
+    id: int
+    name: str
+    is_default: bool
+
+
+@router.post("/contact-center/workflows", response={201: WorkflowOut, **ERRORS}, summary="Create a workflow")
+def workflow_add(request: HttpRequest, payload: WorkflowIn) -> Status:
+    data = payload.dict()
+    return Status(
+        201,
+        routing.workflow_create(
+            actor=member(request), name=data["name"], is_default=data["is_default"], steps=data["steps"]
+        ),
+    )
+
+
+class AgentConfigIn(Schema):
+    capacities: dict[str, int] | None = None
+    skills: dict[str, int] | None = None
+    queue_ids: list[int] | None = None
+    phone_uri: str | None = Field(None, max_length=200)
+
+
+@router.put(
+    "/contact-center/agents/{member_id}", response={200: AgentOut, **ERRORS}, summary="Set up an agent"
+)
+def agent_setup(request: HttpRequest, member_id: int, payload: AgentConfigIn) -> dict:
+    actor = member(request)
+    routing._require_supervisor(actor)
+    target = Membership.objects.filter(pk=member_id).first()
+    if target is None:
+        raise NotFound()
+    routing.agent_configure(actor=actor, member=target, **payload.dict())
+    return _agent_out(target)
