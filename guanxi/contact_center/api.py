@@ -127,7 +127,9 @@ def offer_accept(request: HttpRequest, reservation_id: int) -> object:
 
 
 @router.post(
-    "/contact-center/offers/{reservation_id}/reject", response={204: None, **ERRORS}, summary="Decline an offer"
+    "/contact-center/offers/{reservation_id}/reject",
+    response={204: None, **ERRORS},
+    summary="Decline an offer",
 )
 def offer_reject(request: HttpRequest, reservation_id: int) -> Status:
     routing.reservation_reject(actor=member(request), reservation_id=reservation_id)
@@ -150,7 +152,9 @@ def task_wrap_up(request: HttpRequest, task_id: int) -> object:
     return routing.task_wrap_up(actor=member(request), task_id=task_id)
 
 
-@router.post("/contact-center/tasks/{task_id}/complete", response={200: TaskOut, **ERRORS}, summary="Complete")
+@router.post(
+    "/contact-center/tasks/{task_id}/complete", response={200: TaskOut, **ERRORS}, summary="Complete"
+)
 def task_complete(request: HttpRequest, task_id: int) -> object:
     return routing.task_complete(actor=member(request), task_id=task_id)
 
@@ -202,7 +206,9 @@ class QueueOut(Schema):
 class QueueIn(Schema):
     name: str = Field(max_length=100)
     strategy: StrategyLit = "longest_idle"
-    hours: dict = Field(default_factory=dict, description='{"1": [["09:00", "18:00"]], ...}; empty: always open')
+    hours: dict = Field(
+        default_factory=dict, description='{"1": [["09:00", "18:00"]], ...}; empty: always open'
+    )
     holidays: list[str] = Field(default_factory=list)
     max_length: int | None = Field(None, ge=0)
     overflow_id: int | None = None
@@ -210,7 +216,9 @@ class QueueIn(Schema):
     reservation_timeout: int = Field(15, ge=1, le=600)
 
 
-@router.get("/contact-center/queues", response={200: list[QueueOut], **ERRORS}, summary="Queues, with waiting")
+@router.get(
+    "/contact-center/queues", response={200: list[QueueOut], **ERRORS}, summary="Queues, with waiting"
+)
 def cc_queues(request: HttpRequest) -> list:
     routing._require_agent_rights(member(request))
     counts = {
