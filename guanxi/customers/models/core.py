@@ -120,7 +120,9 @@ class Customer(TenantModel):
             models.Index(fields=["workspace", "company"], name="customer_ws_company_idx"),
             # Deleting a customer clears the company and merged_into of the rows pointing at it, by id alone.
             # Partial: almost every row has neither, and such a row costs these indexes nothing on insert.
-            models.Index(fields=["company"], condition=Q(company__isnull=False), name="customer_company_set_idx"),
+            models.Index(
+                fields=["company"], condition=Q(company__isnull=False), name="customer_company_set_idx"
+            ),
             models.Index(
                 fields=["merged_into"], condition=Q(merged_into__isnull=False), name="customer_merged_set_idx"
             ),
@@ -156,9 +158,7 @@ class CustomerPhone(TenantModel):
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
     )
     # The unique (customer, e164) index starts with the customer: a second index on it alone is pure insert cost.
-    customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="phones", db_index=False
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones", db_index=False)
     e164 = models.CharField(max_length=20)
     raw = models.CharField(max_length=40, blank=True)  # as the user typed it
     kind = models.CharField(max_length=10, choices=PhoneKind.choices, default=PhoneKind.MOBILE)
@@ -183,9 +183,7 @@ class CustomerEmail(TenantModel):
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
     )
     # The unique (customer, email) index starts with the customer: a second index on it alone is pure insert cost.
-    customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="emails", db_index=False
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="emails", db_index=False)
     email = models.EmailField()
     is_primary = models.BooleanField(default=False)
 
