@@ -156,9 +156,16 @@ def fast_name_pinyin(name: str) -> tuple[str, str]:
     return found
 
 
-def search_text(name: str, company_name: str, phones: list[PhoneInfo], emails: list[str]) -> str:
-    """Exactly ``search_document(...)`` for these values, without parsing the phones a second time."""
-    full, initials = fast_name_pinyin(name)
+def search_text(
+    name: str,
+    company_name: str,
+    phones: list[PhoneInfo],
+    emails: list[str],
+    pinyin: tuple[str, str] | None = None,
+) -> str:
+    """Exactly ``search_document(...)`` for these values, without parsing the phones a second time
+    (``pinyin``: ``fast_name_pinyin(name)`` when the caller has it already)."""
+    full, initials = pinyin or fast_name_pinyin(name)
     words = [name.lower(), full, initials, company_name.lower()]
     for p in phones:
         words.append(p.e164.lstrip("+"))
@@ -189,6 +196,7 @@ class Prepared:
     tags: list[str] = field(default_factory=list)
     external_id: str = ""
     custom: dict = field(default_factory=dict)
+    pinyin: tuple[str, str] | None = None  # fast_name_pinyin(name), filled by chunk.prepare_chunk
 
 
 @dataclass
