@@ -224,7 +224,11 @@ def import_finished() -> None:
         return
     if connection.vendor != "postgresql":
         return
-    with connection.cursor() as cur:
+    from guanxi.core import rls
+
+    # As the tables' owner: under row-level security the connection is the tenant role, which may not clean the
+    # list (the query then quietly did nothing and left the merge to the next writer or autovacuum).
+    with rls.bypass(), connection.cursor() as cur:
         cur.execute(
             "SELECT gin_clean_pending_list(c.oid) FROM pg_class c "
             "WHERE c.relname = ANY(%s) AND c.relkind = 'i' AND pg_has_role(c.relowner, 'USAGE')",
