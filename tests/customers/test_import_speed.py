@@ -222,3 +222,22 @@ def test_large_files_use_worker_processes_and_small_ones_do_not(settings):
     assert services.import_workers() == 3
     settings.GUANXI_IMPORT_WORKERS = 0
     assert services.import_workers() == 0
+
+
+def test_a_broken_worker_pool_falls_back_to_preparing_in_process(world, monkeypatch):
+    """A worker process that dies (killed, out of memory) breaks the pool: the job goes on without it, with the
+    same result as an import that never had workers."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from guanxi.customers.importing import services
+    from tests.customers.test_import import csv_bytes, run, upload
+
+    def broken(items, future):  # type: ignore[no-untyped-def]
+        raise BrokenProcessPool("a worker died")
+
+    data = csv_bytes(_mixed_rows(120))
+    monkeypatch.setattr(services, "_rejoin", broken)
+    job = run(world.olivia, upload(world.olivia, data), chunk_size=30, workers=1)
+    monkeypatch.undo()
+    uninterrupted = run(world.oscar, upload(world.oscar, data), chunk_size=30, workers=0)
+    assert _outcome(world.ws_a, job) == _outcome(world.ws_b, uninterrupted)

@@ -12,20 +12,23 @@ import csv
 import itertools
 import multiprocessing
 import os
+import pickle
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from guanxi.core.context import workspace_context
 from guanxi.core.errors import NotFound, ValidationFailed
 from guanxi.customers.importing import reader
+from guanxi.customers.importing import workers as workers_module
 from guanxi.customers.importing.bulk import chunk_transaction_settings, import_finished, refresh_statistics
 from guanxi.customers.importing.chunk import prepare_chunk, process_chunk
 from guanxi.customers.importing.mapping import MULTI_TARGETS, TARGETS, guess_mapping
@@ -254,29 +257,18 @@ def _chunks(rows: Iterator[tuple[int, list[str]]], size: int) -> Iterator[list[t
         yield items
 
 
-_worker_preparer: RowPreparer | None = None
-
-
-def _worker_init(preparer: RowPreparer) -> None:
-    global _worker_preparer
-    _worker_preparer = preparer
-
-
-def _worker_prepare(items: list[tuple[int, list[str]]]) -> list[tuple]:
-    """In a worker process: ``prepare_chunk`` without the raw values (the parent has them; less to send back)."""
-    return [(row_number, p, errors) for row_number, _v, p, errors in prepare_chunk(items, _worker_preparer)]
-
-
 def _prepared_chunks(
     chunks: Iterator[list[tuple[int, list[str]]]], preparer: RowPreparer, workers: int
 ) -> Iterator[tuple[list, list]]:
     """``(items, prepare_chunk(items))`` for each chunk, in file order.
 
-    With ``workers``, forked processes prepare up to ``workers + 1`` chunks ahead while the caller writes: the
+    With ``workers``, worker processes prepare up to ``workers + 1`` chunks ahead while the caller writes: the
     per-row Python work (phones, emails, pinyin, custom-field rules) then runs beside the database's work instead
     of before it. The workers never touch the database (``prepare_chunk`` is pure); the parent alone writes and
     checkpoints, so stopping at any point (a crash, another worker taking the job) loses only work not yet
-    committed, exactly as without workers.
+    committed, exactly as without workers. They are spawned, not forked: a job runs in a Huey worker thread, and
+    a fork of a threaded process can inherit a lock another thread held. A pool that breaks (a worker killed)
+    costs nothing but speed: the rest of the file is prepared in this process.
     """
     if workers <= 0:
         for items in chunks:
@@ -284,18 +276,38 @@ def _prepared_chunks(
         return
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context("fork"),  # the preparer and loaded code, without pickling them
-        initializer=_worker_init,
-        initargs=(preparer,),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=workers_module.init,
+        initargs=(
+            os.environ.get("DJANGO_SETTINGS_MODULE", "guanxi.settings"),
+            translation.get_language() or settings.LANGUAGE_CODE,
+            pickle.dumps(preparer),
+        ),
     )
     pending: collections.deque = collections.deque()
+    broken = False
+
+    def result(items, future) -> tuple[list, list]:  # type: ignore[no-untyped-def]
+        nonlocal broken
+        if not broken:
+            try:
+                return _rejoin(items, future)
+            except BrokenProcessPool:
+                broken = True
+        return items, prepare_chunk(items, preparer)
+
     try:
         for items in chunks:
-            pending.append((items, pool.submit(_worker_prepare, items)))
+            if broken:  # the chunks already handed to the pool come first, in order
+                while pending:
+                    yield result(*pending.popleft())
+                yield items, prepare_chunk(items, preparer)
+                continue
+            pending.append((items, pool.submit(workers_module.prepare, items)))
             if len(pending) > workers + 1:
-                yield _rejoin(*pending.popleft())
+                yield result(*pending.popleft())
         while pending:
-            yield _rejoin(*pending.popleft())
+            yield result(*pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
