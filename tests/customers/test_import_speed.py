@@ -215,13 +215,18 @@ def test_a_crashed_job_with_worker_processes_resumes_with_no_row_lost_or_doubled
     assert _outcome(world.ws_a, job) == _outcome(world.ws_b, uninterrupted)
 
 
-def test_large_files_use_worker_processes_and_small_ones_do_not(settings):
+def test_worker_count_is_configured_or_leaves_two_cores(settings, monkeypatch):
     from guanxi.customers.importing import services
 
     settings.GUANXI_IMPORT_WORKERS = 3
     assert services.import_workers() == 3
     settings.GUANXI_IMPORT_WORKERS = 0
     assert services.import_workers() == 0
+    del settings.GUANXI_IMPORT_WORKERS  # the default: a core each for the importer and the database first
+    monkeypatch.setattr(services.os, "cpu_count", lambda: 2)
+    assert services.import_workers() == 0
+    monkeypatch.setattr(services.os, "cpu_count", lambda: 16)
+    assert services.import_workers() == 4
 
 
 def test_a_broken_worker_pool_falls_back_to_preparing_in_process(world, monkeypatch):
