@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -101,12 +102,85 @@ def bare_copy_seconds(path: Path) -> float:
     return elapsed
 
 
+def _backend_cpu_seconds() -> float | None:
+    """CPU seconds the PostgreSQL backend of this connection has used (its /proc entry: same machine only)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu() -> dict[str, float]:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"python": me.ru_utime + me.ru_stime, "workers": kids.ru_utime + kids.ru_stime,
+            "database": _backend_cpu_seconds() or 0.0}  # fmt: skip
+
+
+class Phases:
+    """Wall seconds per phase of the import, by wrapping the importer's functions (no change to the importer):
+    where a wrapped call runs inside another, its time counts in both."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, module, name: str, label: str) -> None:  # type: ignore[no-untyped-def]
+        fn = getattr(module, name, None)
+        if fn is None:  # an importer without this step (an older version measured with this script)
+            return
+
+        def timed(*a, **kw):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - t
+
+        setattr(module, name, timed)
+
+    def sql(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds["sql (all statements)"] = (
+                self.seconds.get("sql (all statements)", 0.0) + time.perf_counter() - t
+            )
+
+    def install(self) -> None:
+        from guanxi.customers.importing import chunk, services
+
+        self.wrap(services, "_rejoin", "waiting for prepared rows (workers)")
+        self.wrap(services, "prepare_chunk", "preparing rows in process")
+        self.wrap(services, "_commit_chunk", "chunk transaction (records + SQL)")
+        self.wrap(chunk, "_existing_matches", "duplicate look-ups")
+        self.wrap(chunk, "bulk_insert", "inserts (customers, phones, emails, ...)")
+        self.wrap(chunk, "bulk_update", "updates")
+        self.wrap(chunk, "_write_details", "phones, emails, addresses, tags")
+        self.wrap(services, "refresh_statistics", "ANALYZE during the import")
+        self.wrap(services, "import_finished", "end of job (GIN pending-list merge / stats)")
+        self.wrap(services, "_finish", "report and audit")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument(
         "--chunk", type=int, default=0, help="rows per chunk (default: the importer's CHUNK_ROWS)"
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes preparing rows (default: the importer's own)",
     )
     args = ap.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guanxi.settings")
@@ -133,22 +207,34 @@ def main() -> int:
     )
     gen_s = time.perf_counter() - t
     runs = []
+    phases = Phases()
+    phases.install()
     for run in range(args.runs):
+        phases.seconds = {}
         user = User.objects.create_user(username=f"bench{int(time.time() * 1000)}{run}", password="x" * 12)
         ws, owner = workspace_create(name=f"Import bench {time.time():.0f}-{run}", owner=user)
+        copy_cpu0 = _backend_cpu_seconds()
         copy_s = bare_copy_seconds(path) if connection.vendor == "postgresql" else None
+        copy_cpu = round(_backend_cpu_seconds() - copy_cpu0, 2) if copy_cpu0 is not None else None
         with connection.cursor() as cur:  # earlier runs' customers stay: the indexes grow run by run
             cur.execute("SELECT count(*) FROM customers_customer")
             table_rows_before = cur.fetchone()[0]
         load_before = os.getloadavg()[0]
+        cpu0 = _cpu()
         t0 = time.perf_counter()
         with workspace_context(ws):
             with path.open("rb") as fh:
                 job = import_create(actor=owner, file_name=path.name, chunks=fh)
             t_analyse = time.perf_counter() - t0
             import_start(actor=owner, job_id=job.pk, enqueue=False)
-        job = import_run(job.pk, **({"chunk_size": args.chunk} if args.chunk else {}))
+        run_kw = {"chunk_size": args.chunk} if args.chunk else {}
+        if args.workers is not None:  # (an older importer without workers: leave --workers out)
+            run_kw["workers"] = args.workers
+        with connection.execute_wrapper(phases.sql):
+            job = import_run(job.pk, **run_kw)
         total = time.perf_counter() - t0
+        cpu1 = _cpu()
+        cpu = {k: round(cpu1[k] - cpu0[k], 1) for k in cpu0}
         with workspace_context(ws):
             count = Customer.objects.count()
         runs.append({
@@ -158,6 +244,10 @@ def main() -> int:
             "updated": job.updated_count, "skipped": job.skipped_count, "rejected": job.rejected_count,
             "customers_in_workspace": count, "status": job.status, "table_rows_before": table_rows_before,
             "load_avg_1m_before": round(load_before, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2),
+            "cpu_seconds": {**cpu, "total": round(sum(cpu.values()), 1)}, "copy_cpu_seconds": copy_cpu,
+            "cpu_ratio_to_copy": round(sum(cpu.values()) / copy_cpu, 1) if copy_cpu else None,
+            "phase_seconds": {k: round(v, 1) for k, v in sorted(phases.seconds.items())},
+            "workers": run_kw.get("workers", "default"),
         })  # fmt: skip
         print(json.dumps({"run": run, **runs[-1]}, ensure_ascii=False), file=sys.stderr, flush=True)
     secs = [r["seconds"] for r in runs]

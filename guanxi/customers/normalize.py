@@ -62,9 +62,23 @@ def normalize_phone(raw: str, default_region: str = DEFAULT_REGION) -> PhoneInfo
     )
 
 
+# The everyday address (ASCII letters, digits, ``._+-`` before the @; host labels and a letters-only top-level
+# domain after it): a strict subset of what Django's validate_email accepts, so a match needs no further check.
+# Imports normalise a million of these; the validator costs several times more per address.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}\Z"
+)
+
+
 def normalize_email(raw: str) -> str:
     """Lower-cased, trimmed, validated email. Raises InvalidValue."""
-    text = unicodedata.normalize("NFKC", (raw or "").strip()).lower()
+    text = (raw or "").strip()
+    if text.isascii():  # NFKC leaves ASCII as it is
+        text = text.lower()
+        if len(text) <= 254 and _PLAIN_EMAIL.match(text):
+            return text
+    text = unicodedata.normalize("NFKC", text).lower()
     try:
         validate_email(text)
     except ValidationError:

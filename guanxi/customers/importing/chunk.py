@@ -53,8 +53,13 @@ class Record:
     old_emails: set[str] = field(default_factory=set)
     tags: list[str] = field(default_factory=list)
     addresses: list[tuple[str, str, str, str]] = field(default_factory=list)
+    pinyin: tuple[str, tuple[str, str]] | None = (
+        None  # (name, its pinyin) from the last row that set the name
+    )
 
     def apply(self, p: Prepared) -> None:
+        if p.pinyin is not None:
+            self.pinyin = (p.name, p.pinyin)
         for name in SCALARS:
             value = getattr(p, name)
             if value and not (name == "kind" and not self.is_new and value == "person"):
@@ -122,14 +127,17 @@ def _existing_matches(prepared: list[Prepared]) -> dict[tuple, int]:
 
 def prepare_chunk(items: list[tuple[int, list[str]]], preparer: RowPreparer) -> list[tuple]:
     """The database-free part of a chunk: each non-blank row validated and normalised, as
-    ``(row_number, values, Prepared | None, errors)``. Runs in the reading thread (see ``services.import_run``)."""
+    ``(row_number, values, Prepared | None, errors)``. Runs in a worker process for a large file (see
+    ``services.import_run``), so it must not touch the database."""
     out = []
     for row_number, values in items:
         if not any(v.strip() for v in values):
             continue  # blank line: not data
         p, errors = preparer.prepare(row_number, values)
         if p is not None:
-            fast_name_pinyin(p.name)  # computed here, off the writing thread; _finish finds it cached
+            p.pinyin = fast_name_pinyin(
+                p.name
+            )  # here, where a worker process may run it (services.import_run)
         out.append((row_number, values, p, errors))
     return out
 
@@ -291,7 +299,12 @@ def _load_existing(records: list[Record]) -> None:
 
 def _finish(rec: Record, now) -> None:  # type: ignore[no-untyped-def]
     v = rec.values
-    v["name_pinyin"], v["name_initials"] = fast_name_pinyin(v["name"])
+    pinyin = (
+        rec.pinyin[1]
+        if rec.pinyin is not None and rec.pinyin[0] == v["name"]
+        else fast_name_pinyin(v["name"])
+    )
+    v["name_pinyin"], v["name_initials"] = pinyin
     v["phone"] = v.get("phone") or (rec.phones[0].e164 if rec.phones else "")
     v["email"] = v.get("email") or (rec.emails[0] if rec.emails else "")
     all_phones = [*sorted(rec.old_phones), *(p.e164 for p in rec.phones)]
@@ -306,7 +319,7 @@ def _finish(rec: Record, now) -> None:  # type: ignore[no-untyped-def]
         )
     else:
         v["search_text"] = search_text(
-            v["name"], v.get("company_name", ""), rec.phones, [*sorted(rec.old_emails), *rec.emails]
+            v["name"], v.get("company_name", ""), rec.phones, [*sorted(rec.old_emails), *rec.emails], pinyin
         )
     v["updated_at"] = now
 

@@ -14,7 +14,9 @@ from functools import cache
 
 from django.utils.translation import gettext as _
 from pypinyin import Style
+from pypinyin.constants import RE_HANS as _HANS_ONLY
 from pypinyin.core import _default_pinyin
+from pypinyin.seg.mmseg import p_set as _PREFIXES
 
 from guanxi.customers.models import CustomerSource, CustomFieldDefinition, CustomFieldType
 from guanxi.customers.normalize import (
@@ -105,28 +107,65 @@ def _segment_pinyin(segment: str) -> list[str]:
 _name_cache: dict[str, tuple[str, str]] = {}
 
 
+_segment_parts_cache: dict[str, list[str]] = {}
+
+
+def _segment_parts(segment: str) -> list[str]:
+    """The cleaned words ``name_pinyin`` takes from one segment (stripped, lower-cased, letters and digits only,
+    empty ones dropped), cached."""
+    found = _segment_parts_cache.get(segment)
+    if found is None:
+        found = [_NOT_WORD.sub("", p.strip().lower()) for p in _segment_pinyin(segment) if p.strip()]
+        if len(_segment_parts_cache) < 500_000:
+            _segment_parts_cache[segment] = found
+    return found
+
+
+def _segments(name: str) -> list[str] | str:
+    """``_default_pinyin.seg(name)``, without running the segmenter for the usual Chinese name.
+
+    pypinyin segments a run of Chinese characters by forward maximum matching against the prefixes of its phrase
+    dictionary (``pypinyin.seg.mmseg``): when no two neighbouring characters start a phrase, every character is a
+    segment of its own. A name in Chinese characters only whose pairs are all outside that prefix set is therefore
+    its characters (returned as the name itself); anything else goes through the segmenter (tests compare both
+    on every name they try).
+    """
+    if _HANS_ONLY.match(name):
+        prefixes = _PREFIXES._set
+        if not any(name[i : i + 2] in prefixes for i in range(len(name) - 1)):
+            return name
+    return _default_pinyin.seg(name)
+
+
 def fast_name_pinyin(name: str) -> tuple[str, str]:
-    """Exactly ``normalize.name_pinyin(name)``: the same segmentation, with the pinyin of each segment cached."""
+    """Exactly ``normalize.name_pinyin(name)``: the same segmentation, with the pinyin of each segment cached.
+
+    (``name_pinyin`` removes what is not a letter or digit from the joined words and from each word for the
+    initials; removing it from each word first and joining gives the same text.)"""
     found = _name_cache.get(name)
     if found is not None:
         return found
-    parts = [
-        p.strip().lower()
-        for seg in _default_pinyin.seg(name or "")
-        for p in _segment_pinyin(seg)
-        if p.strip()
-    ]
-    full = _NOT_WORD.sub("", "".join(parts))
-    initials = "".join(p[0] for p in (_NOT_WORD.sub("", x) for x in parts) if p)
+    words: list[str] = []
+    for seg in _segments(name or ""):
+        words.extend(_segment_parts(seg))
+    full = "".join(words)
+    initials = "".join(w[0] for w in words if w)
     found = (full[:400], initials[:100])
     if len(_name_cache) < 200_000:
         _name_cache[name] = found
     return found
 
 
-def search_text(name: str, company_name: str, phones: list[PhoneInfo], emails: list[str]) -> str:
-    """Exactly ``search_document(...)`` for these values, without parsing the phones a second time."""
-    full, initials = fast_name_pinyin(name)
+def search_text(
+    name: str,
+    company_name: str,
+    phones: list[PhoneInfo],
+    emails: list[str],
+    pinyin: tuple[str, str] | None = None,
+) -> str:
+    """Exactly ``search_document(...)`` for these values, without parsing the phones a second time
+    (``pinyin``: ``fast_name_pinyin(name)`` when the caller has it already)."""
+    full, initials = pinyin or fast_name_pinyin(name)
     words = [name.lower(), full, initials, company_name.lower()]
     for p in phones:
         words.append(p.e164.lstrip("+"))
@@ -157,6 +196,7 @@ class Prepared:
     tags: list[str] = field(default_factory=list)
     external_id: str = ""
     custom: dict = field(default_factory=dict)
+    pinyin: tuple[str, str] | None = None  # fast_name_pinyin(name), filled by chunk.prepare_chunk
 
 
 @dataclass

@@ -43,6 +43,11 @@ class Customer(TenantModel):
     encrypted (``*_enc``, AES-GCM via guanxi.core.crypto) and revealed only by an audited action.
     """
 
+    # No index of its own: every index below starts with the workspace, and each index costs every insert (an
+    # import of a million rows goes through all of them).
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
     kind = models.CharField(
         _("type"), max_length=10, choices=CustomerKind.choices, default=CustomerKind.PERSON
     )
@@ -57,6 +62,7 @@ class Customer(TenantModel):
         related_name="contacts",
         limit_choices_to={"kind": CustomerKind.COMPANY},
         verbose_name=_("company"),
+        db_index=False,  # customer_ws_company_idx in the workspace; customer_company_set_idx across workspaces
     )
     company_name = models.CharField(_("company name"), max_length=200, blank=True)
     title = models.CharField(_("job title"), max_length=100, blank=True)
@@ -73,6 +79,7 @@ class Customer(TenantModel):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("owner"),
+        db_index=False,  # customer_ws_owner_idx (every owner filter is inside a workspace)
     )
     notes = models.TextField(_("notes"), blank=True)
     consent_phone = models.BooleanField(_("may contact by phone"), default=False)
@@ -94,7 +101,7 @@ class Customer(TenantModel):
         max_length=80, blank=True
     )  # "<file sha256 prefix>:<row>": re-imports create nothing
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from", db_index=False
     )  # set on the losing record of a merge; such rows are hidden from lists and search
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -111,6 +118,14 @@ class Customer(TenantModel):
             models.Index(fields=["workspace", "email"], name="customer_ws_email_idx"),
             models.Index(fields=["workspace", "province", "city"], name="customer_ws_region_idx"),
             models.Index(fields=["workspace", "company"], name="customer_ws_company_idx"),
+            # Deleting a customer clears the company and merged_into of the rows pointing at it, by id alone.
+            # Partial: almost every row has neither, and such a row costs these indexes nothing on insert.
+            models.Index(
+                fields=["company"], condition=Q(company__isnull=False), name="customer_company_set_idx"
+            ),
+            models.Index(
+                fields=["merged_into"], condition=Q(merged_into__isnull=False), name="customer_merged_set_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -138,7 +153,12 @@ class PhoneKind(models.TextChoices):
 class CustomerPhone(TenantModel):
     """One phone number of a customer, normalised to E.164 (phonenumbers), with its region and carrier."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones")
+    # Covered by the indexes below that start with the workspace (see Customer.workspace).
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
+    # The unique (customer, e164) index starts with the customer: a second index on it alone is pure insert cost.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones", db_index=False)
     e164 = models.CharField(max_length=20)
     raw = models.CharField(max_length=40, blank=True)  # as the user typed it
     kind = models.CharField(max_length=10, choices=PhoneKind.choices, default=PhoneKind.MOBILE)
@@ -158,7 +178,12 @@ class CustomerPhone(TenantModel):
 class CustomerEmail(TenantModel):
     """One email address of a customer, stored lower-cased."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="emails")
+    # Covered by the indexes below that start with the workspace (see Customer.workspace).
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
+    # The unique (customer, email) index starts with the customer: a second index on it alone is pure insert cost.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="emails", db_index=False)
     email = models.EmailField()
     is_primary = models.BooleanField(default=False)
 
@@ -213,7 +238,14 @@ class Tag(TenantModel):
 class CustomerTag(TenantModel):
     """A tag on a customer."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="customer_tags")
+    # Covered by the indexes below that start with the workspace (see Customer.workspace).
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
+    # The unique (customer, tag) index starts with the customer: a second index on it alone is pure insert cost.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="customer_tags", db_index=False
+    )
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="customer_tags")
 
     class Meta:
