@@ -8,12 +8,14 @@ features), in words a manager reads, in English and Chinese. Pure Python over po
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 from ._common import MiningInputError, require_columns
 
@@ -153,6 +155,7 @@ def cluster_customers(
     sample_size: int = 10_000,
     fit_size: int = 200_000,
     feature_words: dict[str, tuple[str, str, str, str]] | None = None,
+    threads: int | None = 1,
 ) -> ClusterResult:
     """Cluster customers on ``features`` (customer_id and numeric columns, one row per customer).
 
@@ -162,7 +165,8 @@ def cluster_customers(
     that many customers) runs for each k in [k_min, k_max] (k_max capped at customers - 1); the k with the best mean
     silhouette over a sample of ``sample_size`` customers wins. ``feature_words`` adds or overrides the words for a
     feature: name -> (high en, low en, high zh, low zh). Fewer than 3 customers, or no usable feature, gives one
-    cluster holding everyone and a message.
+    cluster holding everyone and a message. ``threads`` caps k-means' OpenMP threads (default 1: on the shared
+    2-core box all cores made scikit-learn's OpenMP code tens of times slower under load; None: library default).
     """
     require_columns(features, ["customer_id"], what="features")
     messages: list[str] = []
@@ -219,7 +223,8 @@ def cluster_customers(
     sil_idx = rng.choice(n, size=sample_size, replace=False) if n > sample_size else np.arange(n)
     scores: dict[int, float] = {}
     models = {}
-    for k in range(k_lo, k_hi + 1):
+
+    def fit_one(k: int) -> None:
         if n > fit_size:
             model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
         else:
@@ -227,9 +232,13 @@ def cluster_customers(
         model.fit(scaled[fit_idx])
         sample_labels = model.predict(scaled[sil_idx])
         if len(np.unique(sample_labels)) < 2:
-            continue
+            return
         scores[k] = float(silhouette_score(scaled[sil_idx], sample_labels))
         models[k] = model
+
+    with threadpool_limits(limits=threads, user_api="openmp") if threads else nullcontext():
+        for k in range(k_lo, k_hi + 1):
+            fit_one(k)
     if not scores:
         messages.append("no k gave two distinct clusters (the customers are too alike): one cluster")
         return _one_cluster(ids, names, raw, messages, name)
