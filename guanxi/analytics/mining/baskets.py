@@ -36,9 +36,26 @@ CROSS_SELL_SCHEMA = {
 }
 
 
-def _transactions(lines: pl.DataFrame) -> list[list[int]]:
-    baskets = lines.group_by("basket_id").agg(pl.col("item_id").unique())
-    return baskets["item_id"].to_list()
+def _transactions(lines: pl.DataFrame, min_count: int) -> tuple[list[list[int]], int]:
+    """The baskets as lists of distinct items for pyfim, and the number of baskets.
+
+    Items on fewer than ``min_count`` lines can be in no rule, so they are dropped before the baskets become
+    Python lists (the hand-over to the C core is the costly part at a million baskets). Baskets left with no item
+    stay as empty transactions, so every support is still a share of all baskets; one empty transaction more is
+    always added, because pyfim never reports an item that is in every transaction (measured: one basket [5, 6]
+    gave no rule), and an empty one changes no count of a real item set.
+    """
+    n = lines["basket_id"].n_unique()
+    on_lines = lines.group_by("item_id").len()  # lines, not baskets: a superset of the frequent items
+    keep = on_lines.filter(pl.col("len") >= min_count)["item_id"]
+    baskets = (
+        lines.filter(pl.col("item_id").is_in(keep.implode()))
+        .group_by("basket_id")
+        .agg(pl.col("item_id").unique())
+    )
+    tracts: list[list[int]] = baskets["item_id"].to_list()
+    tracts.extend([] for _ in range(n - len(tracts) + 1))
+    return tracts, n
 
 
 def association_rules(
@@ -73,15 +90,13 @@ def association_rules(
         msgs.append("no baskets: no association rules")
         return pl.DataFrame(schema=RULES_SCHEMA)
     lines = lines.with_columns(pl.col("item_id").cast(pl.Int64))
-    tracts = _transactions(lines)
-    n = len(tracts)
+    n = lines["basket_id"].n_unique()
     min_count = max(1, math.ceil(min_support * n - 1e-9))
+    tracts, n = _transactions(lines, min_count)
     import fim  # pyfim: C core
 
-    # pyfim never reports an item that is in every transaction (measured: one basket [5, 6] gives no rule); one
-    # empty transaction more changes no count of a real item set and lifts that quirk
     found = fim.fpgrowth(
-        [*tracts, []],
+        tracts,
         target="r",
         supp=-min_count,  # negative: an absolute number of baskets
         conf=min_confidence * 100.0,
