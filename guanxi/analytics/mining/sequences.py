@@ -31,8 +31,9 @@ def pattern_text(sequence: list[int]) -> str:
 
 def _histories(
     events: pl.DataFrame, msgs: list[str], keep: set[int] | None = None
-) -> tuple[list[int], list[dict[int, list[int]]]]:
-    """customer ids and, per customer, item -> sorted step indices (one step per distinct timestamp)."""
+) -> tuple[list[int], list[dict[int, list[int]]], list[int]]:
+    """customer ids, per customer item -> sorted step indices (one step per distinct timestamp, counted over all
+    items), and per customer the number of their last step."""
     frame = drop_nulls(
         events.select("customer_id", "ts", "item_id"), ["customer_id", "ts", "item_id"], msgs, what="events"
     )
@@ -42,8 +43,10 @@ def _histories(
         .with_columns(pl.col("ts").rank("dense").over("customer_id").cast(pl.Int64).alias("step"))
         .sort("customer_id", "step")
     )
+    last_steps = steps.group_by("customer_id", maintain_order=True).agg(pl.col("step").max())
+    last = dict(last_steps.iter_rows())
     if keep is not None:
-        customers = steps["customer_id"].unique(maintain_order=True).to_list()
+        customers = last_steps["customer_id"].to_list()
         steps = steps.filter(pl.col("item_id").is_in(list(keep)))
     grouped = steps.group_by("customer_id", "item_id", maintain_order=True).agg(pl.col("step"))
     occ: dict[int, dict[int, list[int]]] = {}
@@ -51,7 +54,7 @@ def _histories(
         occ.setdefault(cid, {})[item] = st
     if keep is None:
         customers = list(occ)
-    return customers, [occ.get(c, {}) for c in customers]
+    return customers, [occ.get(c, {}) for c in customers], [last[c] for c in customers]
 
 
 def sequential_patterns(
@@ -86,16 +89,19 @@ def sequential_patterns(
     min_count = max(1, math.ceil(min_support * n - 1e-9))
     item_counts = clean.group_by("item_id").agg(pl.col("customer_id").n_unique().alias("c"))
     frequent = set(item_counts.filter(pl.col("c") >= min_count)["item_id"].cast(pl.Int64).to_list())
-    _, occ = _histories(clean, [], keep=frequent)
+    _, occ, _ = _histories(clean, [], keep=frequent)
 
     found: list[tuple[list[int], int]] = []
+    # per customer, (last step, item) latest first: counting the items left after a position stops early
+    lasts = [sorted(((st[-1], item) for item, st in hist.items()), reverse=True) for hist in occ]
 
     def grow(prefix: list[int], projected: list[tuple[int, int]]) -> None:
         counts: dict[int, int] = defaultdict(int)
         for c, pos in projected:
-            for item, steps in occ[c].items():
-                if steps[-1] > pos:
-                    counts[item] += 1
+            for last_step, item in lasts[c]:
+                if last_step <= pos:
+                    break
+                counts[item] += 1
         for item in sorted(counts):
             if counts[item] < min_count:
                 continue
@@ -134,8 +140,9 @@ def next_purchase(
 ) -> pl.DataFrame:
     """Each customer's likely next purchases, from ``patterns`` (as ``sequential_patterns`` gives) and ``events``.
 
-    A pattern [p1, ..., pk, y] (k >= 1) applies to a customer whose history contains p1 .. pk in order and who has
-    not bought y after that (leftmost match); its confidence is count(pattern) / count([p1 .. pk]), the share of
+    A pattern [p1, ..., pk, y] (k >= 1) applies to a customer whose latest purchase (their last timestamp)
+    includes pk and whose earlier history contains p1 .. pk-1 in order: what comes next follows from what was just
+    bought (this also keeps the work per customer small at a million customers). Its confidence is count(pattern) / count([p1 .. pk]), the share of
     customers with the prefix who went on to buy y (prefixes missing from ``patterns`` are skipped: every prefix
     of a frequent pattern is frequent, so this only happens with a filtered table). Per customer and item the best
     pattern wins; output, best first, at most ``top_n`` per customer: customer_id, item_id, confidence, pattern
@@ -158,32 +165,33 @@ def next_purchase(
     if not rules:
         msgs.append("no pattern of two or more steps: no next-purchase predictions")
         return pl.DataFrame(schema=NEXT_SCHEMA)
-    needed = {i for prefix in rules for i in prefix} | {y for heads in rules.values() for y, _, _ in heads}
-    customers, occ = _histories(events, msgs, keep=needed)
-    by_first: dict[int, list[int]] = defaultdict(list)
-    for c, hist in enumerate(occ):
-        for item in hist:
-            by_first[item].append(c)
+    needed = {i for prefix in rules for i in prefix}
+    customers, occ, last = _histories(events, msgs, keep=needed)
+    by_last: dict[int, list[tuple[int, ...]]] = defaultdict(list)
+    for prefix in rules:
+        by_last[prefix[-1]].append(prefix)
     best: dict[tuple[int, int], tuple[float, str]] = {}
-    for prefix, heads in rules.items():
-        for c in by_first.get(prefix[0], []):
-            hist = occ[c]
-            pos = 0
-            for item in prefix:
-                steps = hist.get(item)
-                if steps is None or steps[-1] <= pos:
-                    pos = -1
-                    break
-                pos = steps[bisect_right(steps, pos)]
-            if pos < 0:
+    for c, hist in enumerate(occ):
+        if not hist:
+            continue
+        latest = last[c]
+        for last_item, steps in hist.items():
+            if steps[-1] != latest:
                 continue
-            for y, confidence, text in heads:
-                steps = hist.get(y)
-                if steps is not None and steps[-1] > pos:
-                    continue  # already bought after the prefix: the pattern is complete
-                key = (customers[c], y)
-                if key not in best or confidence > best[key][0]:
-                    best[key] = (confidence, text)
+            for prefix in by_last.get(last_item, ()):
+                pos = 0  # the rest of the prefix, in order, before the latest purchase
+                for item in prefix[:-1]:
+                    item_steps = hist.get(item)
+                    if item_steps is None or item_steps[-1] <= pos:
+                        pos = -1
+                        break
+                    pos = item_steps[bisect_right(item_steps, pos)]
+                if pos < 0 or pos >= latest:
+                    continue
+                for y, confidence, text in rules[prefix]:
+                    key = (customers[c], y)
+                    if key not in best or confidence > best[key][0]:
+                        best[key] = (confidence, text)
     if not best:
         msgs.append("no customer's history matches a pattern: no next-purchase predictions")
         return pl.DataFrame(schema=NEXT_SCHEMA)

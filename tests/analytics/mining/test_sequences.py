@@ -100,8 +100,17 @@ def test_next_purchase_predicts_the_next_step():
     # customer 101 bought only 1: 2 is the likeliest next step (1 → 2 beats 1 → 3's confidence or ties it)
     first = nxt.filter(pl.col("customer_id") == 101).row(0, named=True)
     assert first["item_id"] in {2, 3} and first["confidence"] > 0.5
-    # customer 102 completed the sequence: nothing left to predict from it
+    # customer 102 completed the sequence: nothing frequent follows 3, nothing to predict
     assert nxt.filter(pl.col("customer_id") == 102).is_empty()
+    # only what follows the latest purchase: customer 103 bought 2 long after 1, then 7; 7 leads nowhere
+    later = pl.DataFrame(
+        {
+            "customer_id": [103, 103, 103],
+            "ts": [T0, T0 + timedelta(days=1), T0 + timedelta(days=2)],
+            "item_id": [1, 2, 7],
+        }
+    )
+    assert next_purchase(patterns, later).is_empty()
     assert next_purchase(patterns, halfway, top_n=1).group_by("customer_id").len()["len"].max() == 1
 
 
