@@ -82,6 +82,11 @@ def timed(results: dict[str, list[float]], name: str, fn):
     out = fn()
     results.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
     results.setdefault(name + "_cpu", []).append((time.process_time() - c0) * 1000)
+    print(
+        f"{name}: {results[name][-1]:,.0f} ms wall, {results[name + '_cpu'][-1]:,.0f} ms CPU",
+        file=sys.stderr,
+        flush=True,
+    )
     return out
 
 
