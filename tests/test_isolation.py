@@ -67,6 +67,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "approval_id": lambda w, objs: objs["approval"].pk,
     "order_id": lambda w, objs: objs["order"].pk,
     "return_id": lambda w, objs: objs["order_return"].pk,
+    "external_id": lambda w, objs: objs["erp_order"].external_id,
+    "order_import_id": lambda w, objs: objs["order_import_job"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -173,6 +175,9 @@ def a_objects(world: World, customers) -> dict:
         workspace=world.ws_a, created_by=world.sam.user, file_name="a.csv", file_path="/nonexistent/a.csv",
         file_sha256="0" * 64, file_format="csv", headers=["姓名"], mapping={"0": "name"},
     )  # fmt: skip
+    from tests.sales.test_import_orders import erp_objects
+
+    objs.update(erp_objects(world, objs))
     objs["outbox_message"] = OutboxMessage.objects.create(
         sender="noreply@example.com",
         recipients="sam@example.com",

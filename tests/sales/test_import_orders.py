@@ -290,3 +290,19 @@ def test_cli_import_orders_json_and_second_run(world, erp_world, tmp_path, capsy
     assert (out["orders_created"], out["orders_unchanged"]) == (0, 3)
     with workspace_context(world.ws_a):
         assert Order.objects.count() == 3
+
+
+def erp_objects(world, objs) -> dict:
+    """An ERP-synced order and an order import job in workspace A, for the isolation walk (tests/test_isolation.py)."""
+    with workspace_context(world.ws_a):
+        order = erp_order_upsert(
+            actor=world.olivia,
+            external_id="ERP-A-1",
+            data={"customer_id": objs["sam_c"].pk, "ordered_at": "2020-01-01",
+                  "lines": [{"sku": objs["product"].sku, "quantity": "1", "unit_price": "10.00"}]},
+        ).order  # fmt: skip
+        job = OrderImportJob.objects.create(
+            created_by=world.olivia.user, file_name="a.csv", file_path="/nonexistent/a.csv", file_sha256="0" * 64,
+            file_format="csv", headers=["订单号"], mapping={"0": "order_id"},
+        )  # fmt: skip
+    return {"erp_order": order, "order_import_job": job}
