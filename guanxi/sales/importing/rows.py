@@ -15,6 +15,7 @@ from guanxi.customers.normalize import InvalidValue, normalize_email, normalize_
 from guanxi.sales.models import OrderStatus
 from guanxi.sales.services.erp import parse_order_date
 
+STATUS_VALUES = frozenset(OrderStatus.values)
 MAX_QTY = Decimal("99999999999")  # max_digits=14, decimal_places=3
 MAX_PRICE = Decimal("9999999999999999.99")
 CENT = Decimal("0.01")
@@ -59,10 +60,8 @@ class OrderRowPreparer:
         self.counters: dict[str, int] = {}  # lines seen per order, for files without a line number column
 
     def _get(self, values: list[str], target: str) -> str:
-        i = self.col.get(target)
-        if i is None or i >= len(values):
-            return ""
-        return values[i].strip()
+        i = self.col.get(target, 1 << 30)
+        return values[i].strip() if i < len(values) else ""
 
     def order_of(self, values: list[str]) -> str:
         return self._get(values, "order_id")
@@ -174,7 +173,7 @@ class OrderRowPreparer:
         raw = get(values, "status").lower()
         if raw:
             status = STATUS_WORDS.get(raw, raw)
-            if status not in OrderStatus.values:
+            if status not in STATUS_VALUES:
                 row.error = ("status", _("Choose confirmed, shipped, delivered or cancelled."))
                 return row
             row.status = status

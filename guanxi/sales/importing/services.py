@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from guanxi.customers.importing.bulk import chunk_transaction_settings
 from guanxi.customers.importing.reader import FileInfo, ImportRefused
 from guanxi.customers.normalize import neutralise_formula
 from guanxi.ledger.services import audit_record
-from guanxi.sales.importing.chunk import process_chunk
+from guanxi.sales.importing.chunk import PHASES, process_chunk
 from guanxi.sales.importing.mapping import CUSTOMER_TARGETS, TARGETS, guess_mapping
 from guanxi.sales.importing.rows import OrderRow, OrderRowPreparer
 from guanxi.sales.models import OrderImportJob, OrderImportRejectedRow, OrderImportStatus
@@ -266,8 +267,13 @@ def order_import_run(
         done = 0
         analysed_at = 0
         try:
+            t = time.perf_counter()
             for rows in _chunks(job, preparer, chunk_size):
-                if not _commit_chunk(job.pk, rows, maker):
+                PHASES["read and check rows"] += time.perf_counter() - t
+                t0 = time.perf_counter()
+                ok = _commit_chunk(job.pk, rows, maker)
+                PHASES["chunk transaction (all write phases, commit)"] += time.perf_counter() - t0
+                if not ok:
                     return OrderImportJob.objects.get(pk=job.pk)  # another worker owns this job now
                 done += 1
                 written = rows[-1].number - 1
@@ -278,6 +284,7 @@ def order_import_run(
                     on_chunk(OrderImportJob.objects.get(pk=job.pk))
                 if crash_after_chunks is not None and done >= crash_after_chunks:
                     raise SimulatedCrash(f"stopped after {done} chunk(s)")
+                t = time.perf_counter()
         except (ImportRefused, UnicodeDecodeError, OSError) as exc:
             return _fail(OrderImportJob.objects.get(pk=job.pk), str(exc))
         return _finish(job.pk)
