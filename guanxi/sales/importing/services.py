@@ -156,6 +156,26 @@ def clean_mapping(headers: list[str], mapping: dict | None) -> dict[str, str]:
     return out
 
 
+def order_import_configure(*, actor: Membership, job_id: int, mapping: dict) -> OrderImportJob:
+    """Save a corrected mapping of a job not yet started (known targets, each once; completeness is checked at
+    start, so a half-made mapping can be previewed)."""
+    require_sales_admin(actor)
+    with transaction.atomic():
+        job = get_order_import_for(actor, job_id)
+        job = OrderImportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != OrderImportStatus.UPLOADED:
+            raise ValidationFailed(_("This import has already started."), fields={"status": job.status})
+        try:
+            job.mapping = clean_mapping(job.headers, mapping)
+        except ValidationFailed as exc:
+            bad = {k: v for k, v in exc.fields.items() if k.startswith("mapping.")}
+            if bad:
+                raise ValidationFailed(fields=bad) from None
+            job.mapping = {str(k): v for k, v in mapping.items() if v}
+        job.save(update_fields=["mapping"])
+    return job
+
+
 def order_import_preview(*, actor: Membership, job_id: int, limit: int = 20) -> dict:
     """The first rows with each row's problem (if any) under the job's current mapping (lookups not included)."""
     job = get_order_import_for(actor, job_id)
@@ -370,6 +390,7 @@ __all__ = [
     "SimulatedCrash",
     "clean_mapping",
     "get_order_import_for",
+    "order_import_configure",
     "order_import_create",
     "order_import_list",
     "order_import_preview",
