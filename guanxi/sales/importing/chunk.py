@@ -70,6 +70,28 @@ class ChunkResult:
     rejected: int = 0
 
 
+def _lookup_keyed(model: type, column: str, values, select: list[str]) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """Like ``bulk.lookup``, for a column whose unique index is partial (``WHERE col <> ''``): on PostgreSQL the
+    query repeats that condition, else the planner cannot prove an ``= ANY(array)`` lookup fits the partial index
+    and reads every row of the workspace instead."""
+    values = [v for v in values if v]
+    if connection.vendor != "postgresql" or not values:
+        return lookup(model, column, values, select)
+    from guanxi.core.context import require_workspace
+
+    ws = require_workspace()
+    by_name = {f.attname: f.column for f in model._meta.concrete_fields}
+    cols = ", ".join(f'"{by_name.get(c, c)}"' for c in select)
+    col = by_name[column]
+    with connection.cursor() as cur:
+        cur.execute(
+            f'SELECT {cols} FROM "{model._meta.db_table}" '  # noqa: S608 - names from the model
+            f'WHERE workspace_id = %s AND "{col}" = ANY(%s) AND "{col}" <> \'\'',
+            [ws.pk, values],
+        )
+        return cur.fetchall()
+
+
 def _resolve_customers(refs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int | None]]:
     """(kind, ref) -> (customer id, owner id) for the live customers these refs name (merged ones: the survivor)."""
     by_kind: dict[str, list[str]] = {}
@@ -77,7 +99,7 @@ def _resolve_customers(refs: set[tuple[str, str]]) -> dict[tuple[str, str], tupl
         by_kind.setdefault(kind, []).append(ref)
     hit: dict[tuple[str, str], int] = {}
     if by_kind.get("customer_external_id"):
-        for ref, cid in lookup(
+        for ref, cid in _lookup_keyed(
             Customer, "external_id", by_kind["customer_external_id"], ["external_id", "id"]
         ):
             hit[("customer_external_id", ref)] = cid
@@ -288,7 +310,7 @@ def process_chunk(
                 h["owner_id"] = owners.get(h["customer_id"]) or job.created_by_id
 
     t = _lap("check orders, compute lines", t)
-    existing = {e: (i, c, s, cur, at) for e, i, c, s, cur, at in lookup(
+    existing = {e: (i, c, s, cur, at) for e, i, c, s, cur, at in _lookup_keyed(
         Order, "external_id", list(valid), ["external_id", "id", "customer_id", "status", "currency", "ordered_at"])}  # fmt: skip
     old_lines: dict[tuple[int, str], dict] = {}
     if existing:
