@@ -251,3 +251,23 @@ def test_the_same_external_id_in_two_workspaces_is_two_orders(world, cat, erp_cu
 def test_not_found_service_error_for_unknown_customer_id(world, cat, erp_customer):
     with workspace_context(world.ws_a), pytest.raises(NotFound):
         erp_order_upsert(actor=world.olivia, external_id="N-1", data=order_body(customer_id=999999))
+
+
+def test_removing_a_line_that_has_a_return_is_refused_and_changes_nothing(world, cat, erp_customer):
+    from guanxi.sales.services.orders import return_create
+
+    with workspace_context(world.ws_a):
+        order = erp_order_upsert(actor=world.olivia, external_id="RET-1", data=order_body()).order
+        line10 = order.lines.get(line_key="10")
+        return_create(
+            actor=world.olivia,
+            order_id=order.pk,
+            reason="破损",
+            lines=[{"order_line_id": line10.pk, "quantity": "1"}],
+        )
+        body = order_body()
+        body["lines"] = body["lines"][1:]  # line 10 no longer sent
+        with pytest.raises(ValidationFailed) as exc:
+            erp_order_upsert(actor=world.olivia, external_id="RET-1", data=body)
+        assert "lines" in exc.value.fields
+        assert sorted(order.lines.values_list("line_key", flat=True)) == ["10", "20"]
