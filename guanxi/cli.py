@@ -9,6 +9,7 @@ guanxi workspace create --name N --owner U --password P
 guanxi apikey create --workspace W --user U [--name N] [--scope read|write]...
 guanxi apikey list --workspace W --user U | guanxi apikey revoke --workspace W --user U ID
 guanxi import customers FILE --workspace W [--on-duplicate skip|update|create] [--mapping JSON] [--user U]
+guanxi import orders FILE --workspace W [--create-customers] [--create-products] [--mapping JSON] [--json]
 guanxi export customers --workspace W --format csv|xlsx|vcard --output FILE [--filter key=value ...] [--user U]
 guanxi dedupe scan --workspace W [--json]   find likely duplicate customers (review them in the web UI / API)
 guanxi check                            validate settings and the database connection
@@ -445,6 +446,77 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("import orders")
+def cmd_import_orders(args: argparse.Namespace) -> int:
+    """Import order history from a CSV/XLSX file (one row per order line): the same job as the web UI, run here.
+
+    Idempotent on (order id, line): importing the same file again creates nothing. Running it again on a file whose
+    import was interrupted (killed) resumes that import."""
+    _setup_django()
+    from guanxi.core.errors import AppError
+    from guanxi.customers.importing.reader import file_sha256
+    from guanxi.sales.importing.services import order_import_create, order_import_run, order_import_start
+    from guanxi.sales.models import OrderImportJob, OrderImportStatus
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"no such file: {args.file}")
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = json.loads(args.mapping)
+            assert isinstance(mapping, dict)
+        except (ValueError, AssertionError):
+            raise CommandError(
+                '--mapping: give a JSON object of column -> field, e.g. {"0": "order_id"}'
+            ) from None
+    username = args.user or _owner_username(args.workspace)
+    with _cli_member(args.workspace, username) as membership:
+        try:
+            job = (
+                OrderImportJob.objects.filter(
+                    created_by=membership.user,
+                    file_sha256=file_sha256(path),
+                    status__in=[OrderImportStatus.QUEUED, OrderImportStatus.RUNNING],
+                )
+                .order_by("-id")
+                .first()
+            )
+            resumed = job is not None
+            if job is None:
+                with path.open("rb") as fh:
+                    job = order_import_create(actor=membership, file_name=path.name, chunks=fh)
+                order_import_start(actor=membership, job_id=job.pk, mapping=mapping, enqueue=False,
+                                   create_customers=args.create_customers, create_products=args.create_products)  # fmt: skip
+        except AppError as exc:
+            raise _fail(exc) from exc
+    job = order_import_run(job.pk)
+    data = {
+        "job": job.pk,
+        "status": job.status,
+        "resumed": resumed,
+        "rows": job.total_rows,
+        "orders_created": job.orders_created,
+        "orders_updated": job.orders_updated,
+        "orders_unchanged": job.orders_unchanged,
+        "lines_written": job.lines_written,
+        "customers_created": job.customers_created,
+        "rejected": job.rejected_count,
+        "rejected_file": job.rejected_path,
+        "error": job.error,
+    }
+    if job.status != "done":
+        raise CommandError(f"import {job.pk} failed: {job.error}")
+    emit(
+        args,
+        data,
+        f"orders created {job.orders_created}, updated {job.orders_updated}, unchanged {job.orders_unchanged}; "
+        f"lines written {job.lines_written}; customers created {job.customers_created}; rejected rows "
+        f"{job.rejected_count} (of {job.total_rows})\nrejected rows: {job.rejected_path}",
+    )
+    return 0
+
+
 # --- duplicates ------------------------------------------------------------------------------------------------
 @command("dedupe scan")
 def cmd_dedupe_scan(args: argparse.Namespace) -> int:
@@ -639,6 +711,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--mapping", default="", help='JSON: column index -> field, e.g. {"0": "name", "1": "phone"}'
     )
+    sp.add_argument("--json", action="store_true")
+    sp = im.add_parser("orders", help="import order history (one row per order line) from CSV or XLSX")
+    sp.add_argument("file")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
+    sp.add_argument("--user", default="", help="acting member (default: the workspace owner)")
+    sp.add_argument("--create-customers", action="store_true", help="create customers no row matches")
+    sp.add_argument("--create-products", action="store_true", help="create products no SKU or name matches")
+    sp.add_argument("--mapping", default="", help='JSON: column index -> field, e.g. {"0": "order_id"}')
     sp.add_argument("--json", action="store_true")
     ex = sub.add_parser("export", help="export data").add_subparsers(dest="sub", required=True)
     sp = ex.add_parser("customers", help="export customers to CSV, XLSX or vCard")

@@ -69,6 +69,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "return_id": lambda w, objs: objs["order_return"].pk,
     "reservation_id": lambda w, objs: objs["reservation"].pk,
     "task_id": lambda w, objs: objs["cc_task"].pk,
+    "external_id": lambda w, objs: objs["erp_order"].external_id,
+    "order_import_id": lambda w, objs: objs["order_import_job"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -175,6 +177,9 @@ def a_objects(world: World, customers) -> dict:
         workspace=world.ws_a, created_by=world.sam.user, file_name="a.csv", file_path="/nonexistent/a.csv",
         file_sha256="0" * 64, file_format="csv", headers=["姓名"], mapping={"0": "name"},
     )  # fmt: skip
+    from tests.sales.test_import_orders import erp_objects
+
+    objs.update(erp_objects(world, objs))
     objs["outbox_message"] = OutboxMessage.objects.create(
         sender="noreply@example.com",
         recipients="sam@example.com",

@@ -36,4 +36,5 @@ def flag_stale_opportunities() -> int:
     return flag_stale_everywhere()
 
 
-from guanxi.sales import tasks_cash  # noqa: E402,F401  (registers the quote mail job with the consumer)
+# registers the quote mail and order import jobs with the consumer
+from guanxi.sales import tasks_cash, tasks_import  # noqa: E402,F401

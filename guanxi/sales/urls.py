@@ -29,5 +29,6 @@ urlpatterns = [
     path("setup/rules/<int:rule_id>/", views_setup.rule_edit, name="rule_edit"),
     path("setup/forms/", views_setup.form_setup, name="form_setup"),
     path("setup/forms/<int:form_id>/", views_setup.form_detail, name="form_detail"),
+    path("", include("guanxi.sales.urls_import")),  # before urls_cash: orders/import/ is not orders/<id>/
     path("", include("guanxi.sales.urls_cash")),
 ]

@@ -5,7 +5,18 @@ one import line here.
 """
 
 from guanxi.sales.models.leads import OPEN_LEAD_STATUSES, Lead, LeadCaptureForm, LeadSource, LeadStatus
-from guanxi.sales.models.orders import Order, OrderLine, OrderReturn, OrderStatus, ReturnLine, ReturnStatus
+from guanxi.sales.models.orders import (
+    Order,
+    OrderImportJob,
+    OrderImportRejectedRow,
+    OrderImportStatus,
+    OrderLine,
+    OrderReturn,
+    OrderSource,
+    OrderStatus,
+    ReturnLine,
+    ReturnStatus,
+)
 from guanxi.sales.models.pipelines import (
     DEFAULT_CURRENCY,
     GATE_FIELDS,
@@ -43,7 +54,11 @@ __all__ = [
     "DiscountApproval",
     "DiscountRule",
     "Order",
+    "OrderImportJob",
+    "OrderImportRejectedRow",
+    "OrderImportStatus",
     "OrderLine",
+    "OrderSource",
     "OrderReturn",
     "OrderStatus",
     "PriceList",

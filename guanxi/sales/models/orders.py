@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.models import TenantModel
@@ -15,6 +16,13 @@ class OrderStatus(models.TextChoices):
     SHIPPED = "shipped", _("Shipped")
     DELIVERED = "delivered", _("Delivered")
     CANCELLED = "cancelled", _("Cancelled")
+
+
+class OrderSource(models.TextChoices):
+    MANUAL = "manual", _("Entered by hand")
+    QUOTE = "quote", _("From a quote")
+    IMPORT = "import", _("Imported")
+    ERP = "erp", _("ERP sync")
 
 
 class Order(TenantModel):
@@ -37,11 +45,24 @@ class Order(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     ordered_at = models.DateTimeField(_("order date"))
+    # The order's id in the ERP (or the file it was imported from): ERP sync and imports are idempotent on it.
+    external_id = models.CharField(_("external id"), max_length=100, blank=True, default="")
+    source = models.CharField(
+        _("source"), max_length=10, choices=OrderSource.choices, default=OrderSource.MANUAL
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "number"], name="order_unique_number")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "number"], name="order_unique_number"),
+            # decides the race of two ERP syncs (or imports) of the same order: one row
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"],
+                condition=~Q(external_id=""),
+                name="order_unique_external_id",
+            ),
+        ]
         indexes = [
             models.Index(fields=["workspace", "-ordered_at", "-id"], name="order_ws_date_idx"),
             models.Index(fields=["workspace", "customer", "ordered_at"], name="order_ws_customer_idx"),
@@ -69,9 +90,18 @@ class OrderLine(TenantModel):
     discount_amount = models.DecimalField(max_digits=18, decimal_places=2)
     tax_amount = models.DecimalField(max_digits=18, decimal_places=2)
     total = models.DecimalField(max_digits=18, decimal_places=2)
+    # The line's key in the ERP / import file (its line number): re-sending an order updates its lines in place.
+    line_key = models.CharField(_("line key"), max_length=40, blank=True, default="")
 
     class Meta:
         ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "order", "line_key"],
+                condition=~Q(line_key=""),
+                name="orderline_unique_key",
+            )
+        ]
 
 
 class ReturnStatus(models.TextChoices):
@@ -109,3 +139,76 @@ class ReturnLine(TenantModel):
     order_return = models.ForeignKey(OrderReturn, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="return_lines")
     quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3)
+
+
+class OrderImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Uploaded")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class OrderImportJob(TenantModel):
+    """An import of order history from one file (订单导入): CSV or XLSX, one row per order line, with mapping,
+    progress (a checkpoint per committed chunk, so a killed import resumes) and a report."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=OrderImportStatus.choices, default=OrderImportStatus.UPLOADED
+    )
+    file_name = models.CharField(max_length=255)
+    file_path = models.CharField(max_length=500)
+    file_size = models.BigIntegerField(default=0)
+    file_sha256 = models.CharField(max_length=64)
+    file_format = models.CharField(max_length=10)  # csv | xlsx
+    encoding = models.CharField(max_length=20, blank=True)
+    delimiter = models.CharField(max_length=1, blank=True)
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)  # column index (as str) -> target ("order_id", "sku", ...)
+    create_customers = models.BooleanField(default=False)
+    create_products = models.BooleanField(default=False)
+    total_rows = models.PositiveIntegerField(default=0)
+    next_row = models.PositiveIntegerField(default=0)  # checkpoint: data rows committed so far
+    orders_created = models.PositiveIntegerField(default=0)
+    orders_updated = models.PositiveIntegerField(default=0)
+    orders_unchanged = models.PositiveIntegerField(default=0)
+    lines_written = models.PositiveIntegerField(default=0)
+    customers_created = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    rejected_path = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="orderimport_ws_created_idx")]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == OrderImportStatus.DONE else 0
+        return min(100, round(100 * self.next_row / self.total_rows))
+
+
+class OrderImportRejectedRow(TenantModel):
+    """A row of an order import that was not imported, with the field and the reason."""
+
+    job = models.ForeignKey(OrderImportJob, on_delete=models.CASCADE, related_name="rejected_rows")
+    row_number = models.PositiveIntegerField()  # as a spreadsheet shows it: the header is row 1
+    field = models.CharField(max_length=60, blank=True)
+    reason = models.CharField(max_length=500)
+    values = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "job", "row_number"], name="orderimportrejected_unique_row"
+            )
+        ]
