@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from guanxi.core.models import TenantModel
+from guanxi.sales.models.forecasts import ForecastCategory
 
 DEFAULT_CURRENCY = "CNY"
 
@@ -111,6 +112,14 @@ class Opportunity(TenantModel):
     )
     source_lead = models.ForeignKey(
         "sales.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # forecast category (预测类别) the owner chose; empty = from the stage's win probability (models/forecasts.py)
+    forecast_category = models.CharField(
+        _("forecast category"),
+        max_length=10,
+        blank=True,
+        default="",
+        choices=ForecastCategory.choices,
     )
     stage_entered_at = models.DateTimeField()
     last_activity_at = models.DateTimeField()
