@@ -139,7 +139,12 @@ def forecast_drill(
 ) -> dict:
     actor, period, team, owner_id = _filters(request, q)
     qs = sel.forecast_opportunities(
-        actor=actor, period=period, team=team, owner_id=owner_id, category=q.category, currency=q.currency.upper()
+        actor=actor,
+        period=period,
+        team=team,
+        owner_id=owner_id,
+        category=q.category,
+        currency=q.currency.upper(),
     )
     return paginate(qs, order=("id",), limit=limit, cursor=cursor)
 
@@ -250,7 +255,9 @@ class LeaderboardOut(Schema):
     rows: list[LeaderOut]
 
 
-@router.get("/leaderboard", response={200: LeaderboardOut, **ERRORS}, summary="Sales leaderboard for a period")
+@router.get(
+    "/leaderboard", response={200: LeaderboardOut, **ERRORS}, summary="Sales leaderboard for a period"
+)
 def leaderboard(request: HttpRequest, q: Query[LeaderQuery]) -> dict:
     actor = member(request)
     permissions.require(actor, Module.SALES, "view")

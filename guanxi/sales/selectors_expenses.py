@@ -52,7 +52,9 @@ def get_receipt_for(actor: Membership, claim_id: Any, receipt_id: Any) -> Expens
     """A receipt of a claim the actor may see; the same 404 otherwise (also for a receipt of another claim)."""
     claim = get_claim_for(actor, claim_id)
     receipt = (
-        ExpenseReceipt.objects.filter(pk=receipt_id, claim=claim).first() if str(receipt_id).isdigit() else None
+        ExpenseReceipt.objects.filter(pk=receipt_id, claim=claim).first()
+        if str(receipt_id).isdigit()
+        else None
     )
     if receipt is None:
         raise NotFound()

@@ -282,7 +282,9 @@ class Forecast:
 
 
 def _money_sum(cond: Q, expr: Any = None) -> Sum:
-    return Sum(Case(When(cond, then=expr if expr is not None else F("amount")), default=None, output_field=_MONEY))
+    return Sum(
+        Case(When(cond, then=expr if expr is not None else F("amount")), default=None, output_field=_MONEY)
+    )
 
 
 def forecast_aggregates(qs: QuerySet[Opportunity], period: Period) -> list[dict]:
@@ -459,7 +461,9 @@ def quota_list(*, actor: Membership, periods: list[Period]) -> QuerySet[Quota]:
 def quota_targets(actor: Membership) -> tuple[list[Membership], list[Team]]:
     """The members and teams the actor sees in the quota grid."""
     allowed = visible_owner_ids(actor)
-    members = Membership.objects.filter(is_active=True).select_related("user", "team").order_by("user__username")
+    members = (
+        Membership.objects.filter(is_active=True).select_related("user", "team").order_by("user__username")
+    )
     if allowed is not None:
         members = members.filter(user_id__in=sorted(allowed))
     return list(members), visible_teams(actor)
@@ -529,7 +533,9 @@ def leaderboard(
                 win_rate_pct=(Decimal(r["won_count"] * 100) / closed).quantize(Decimal("0.1"), ROUND_HALF_UP)
                 if closed
                 else None,
-                avg_deal=(amount / r["won_count_cur"]).quantize(CENT, ROUND_HALF_UP) if r["won_count_cur"] else None,
+                avg_deal=(amount / r["won_count_cur"]).quantize(CENT, ROUND_HALF_UP)
+                if r["won_count_cur"]
+                else None,
                 avg_cycle_days=(
                     Decimal(cycle.total_seconds() / 86400).quantize(Decimal("0.1"), ROUND_HALF_UP)
                     if isinstance(cycle, dt.timedelta)

@@ -73,7 +73,7 @@ def _spread(exc: ValidationFailed, index: list[int], rows: list[dict]) -> dict[s
             rest[key] = msg
     if not exc.fields:
         rest["title"] = exc.message
-    return rest
+    return rest or {"items": exc.message}
 
 
 def _rows_of(claim: Any) -> list[dict]:
@@ -97,6 +97,7 @@ def _form(request: HttpRequest, ctx: dict, status: int = 200) -> HttpResponse:
     from guanxi.customers.selectors import customer_list
 
     ctx["categories"] = ExpenseCategory.choices
+    ctx["error_messages"] = [m for k, m in ctx.get("errors", {}).items() if k != "title"]
     ctx["customers"] = list(
         customer_list(actor=request.membership).filter(merged_into__isnull=True).order_by("name")[:200]
     )
@@ -136,7 +137,9 @@ def claim_edit_view(request: HttpRequest, claim_id: int) -> HttpResponse:
         values = {"title": request.POST.get("title", "").strip(), "currency": claim.currency}
         items, index, rows = _item_rows(request)
         try:
-            expenses.claim_update(actor=request.membership, claim_id=claim.pk, title=values["title"], items=items)
+            expenses.claim_update(
+                actor=request.membership, claim_id=claim.pk, title=values["title"], items=items
+            )
         except ValidationFailed as exc:
             errors = _spread(exc, index, rows)
         except AppError as exc:
@@ -191,13 +194,17 @@ def claim_action_view(request: HttpRequest, claim_id: int) -> HttpResponse:
         if action == "submit":
             expenses.claim_submit(actor=actor, claim_id=claim_id)
         elif action in ("approve", "reject"):
-            expenses.claim_decide(actor=actor, claim_id=claim_id, approve=action == "approve", comment=comment)
+            expenses.claim_decide(
+                actor=actor, claim_id=claim_id, approve=action == "approve", comment=comment
+            )
         elif action == "reopen":
             expenses.claim_reopen(actor=actor, claim_id=claim_id)
         elif action == "pay":
             expenses.claim_mark_paid(actor=actor, claim_id=claim_id)
         elif action == "delete_receipt":
-            expenses.receipt_delete(actor=actor, claim_id=claim_id, receipt_id=request.POST.get("receipt_id", ""))
+            expenses.receipt_delete(
+                actor=actor, claim_id=claim_id, receipt_id=request.POST.get("receipt_id", "")
+            )
             done["delete_receipt"] = _("Receipt removed.")
         else:
             raise ValidationFailed(fields={"action": _("Unknown action.")})

@@ -25,7 +25,9 @@ DRILL_ROWS = 200
 
 def _period(request: HttpRequest) -> sel.Period:
     try:
-        return sel.period_of(request.GET.get("period") or PeriodKind.QUARTER, request.GET.get("start") or None)
+        return sel.period_of(
+            request.GET.get("period") or PeriodKind.QUARTER, request.GET.get("start") or None
+        )
     except ValidationFailed:
         return sel.period_of(PeriodKind.QUARTER)
 
@@ -229,4 +231,3 @@ def leaderboard_view(request: HttpRequest) -> HttpResponse:
         "sales/leaderboard.html",
         {**_picker(request, period, team), "rows": rows, "currency": currency},
     )
-

@@ -89,7 +89,9 @@ def test_bad_items_are_refused_naming_the_item(world, customers):
 def test_decisions_are_refused_to_the_wrong_people(world, claim):
     with workspace_context(world.ws_a):
         with pytest.raises(ValidationFailed):  # an empty claim cannot be submitted
-            expenses.claim_submit(actor=world.sue, claim_id=expenses.claim_create(actor=world.sue, title="空").pk)
+            expenses.claim_submit(
+                actor=world.sue, claim_id=expenses.claim_create(actor=world.sue, title="空").pk
+            )
         expenses.claim_submit(actor=world.sam, claim_id=claim.pk)
         with pytest.raises(Forbidden):  # the claimant
             expenses.claim_decide(actor=world.sam, claim_id=claim.pk, approve=True)
@@ -129,7 +131,9 @@ def test_receipt_checks(world, claim, settings, tmp_path):
                 expenses.receipt_add(actor=world.sam, claim_id=claim.pk, name=name, content=data)
             assert exc.value.fields == {"file": why}
         with override_settings(GUANXI_RECEIPT_MAX_BYTES=1024), pytest.raises(ValidationFailed) as exc:
-            expenses.receipt_add(actor=world.sam, claim_id=claim.pk, name="big.png", content=PNG + b"\0" * 2000)
+            expenses.receipt_add(
+                actor=world.sam, claim_id=claim.pk, name="big.png", content=PNG + b"\0" * 2000
+            )
         assert "larger" in exc.value.fields["file"]
         with pytest.raises(Forbidden):  # mark sees the claim but it is sam's draft
             expenses.receipt_add(actor=world.mark, claim_id=claim.pk, name="r.png", content=PNG)
@@ -143,12 +147,21 @@ def test_receipt_checks(world, claim, settings, tmp_path):
 def test_api_and_receipt_download_permissions(world, customers, api_for, settings, tmp_path):  # noqa: F811
     settings.STORAGES = {**settings.STORAGES, "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}}}  # fmt: skip
-    sam, mark, oscar, rita = api_for(world.sam), api_for(world.mark), api_for(world.oscar), api_for(world.rita)
+    sam, mark, oscar, rita = (
+        api_for(world.sam),
+        api_for(world.mark),
+        api_for(world.oscar),
+        api_for(world.rita),
+    )
     r = sam.post("/expense-claims", {"title": "出差", "items": ITEMS})
     assert r.status_code == 201, r.content
     c = r.json()
     assert (c["total"], c["status"], len(c["items"])) == ("1740.00", "draft", 3)
-    body = assert_error(sam.post("/expense-claims", {"title": "x", "items": [{**ITEMS[0], "amount": "-1"}]}), 422, "validation_error")
+    body = assert_error(
+        sam.post("/expense-claims", {"title": "x", "items": [{**ITEMS[0], "amount": "-1"}]}),
+        422,
+        "validation_error",
+    )
     assert body["fields"][0]["field"] == "items.0.amount"
     up = sam.client.post(
         f"/api/v1/expense-claims/{c['id']}/receipts",
@@ -164,7 +177,10 @@ def test_api_and_receipt_download_permissions(world, customers, api_for, setting
     dl = sam.client.get(f"/api/v1/expense-claims/{c['id']}/receipts/{rid}", **sam._headers())
     assert dl.status_code == 200 and b"".join(dl.streaming_content) == PNG
     assert dl["Content-Disposition"].startswith("attachment")
-    assert mark.client.get(f"/api/v1/expense-claims/{c['id']}/receipts/{rid}", **mark._headers()).status_code == 200
+    assert (
+        mark.client.get(f"/api/v1/expense-claims/{c['id']}/receipts/{rid}", **mark._headers()).status_code
+        == 200
+    )
     assert_error(oscar.get(f"/expense-claims/{c['id']}"), 404, "not_found")
     r = oscar.client.get(f"/api/v1/expense-claims/{c['id']}/receipts/{rid}", **oscar._headers())
     assert r.status_code == 404

@@ -55,7 +55,14 @@ class Book:
             self.o2 = opp(sam, "Negotiation", "30000.00", ecd="2026-06-30")  # auto commit (80 %)
             self.o3 = opp(sam, "Contact", "20000.50", ecd="2026-04-01", cat="commit")  # marked commit
             opp(sam, "Won", "50000.00", closed=_at("2026-04-15"), created=_at("2026-04-05"))
-            opp(sam, "Won", "1000.00", cur="USD", closed=_at("2026-06-30", "23:30"), created=_at("2026-06-20", "23:30"))
+            opp(
+                sam,
+                "Won",
+                "1000.00",
+                cur="USD",
+                closed=_at("2026-06-30", "23:30"),
+                created=_at("2026-06-20", "23:30"),
+            )
             opp(sam, "Contact", "999.00", ecd="2026-07-01")  # next quarter
             opp(sam, "Won", "7777.00", closed=_at("2026-03-31", "23:59"))  # last quarter
             opp(sam, "Lost", "5000.00", closed=_at("2026-05-01"))
@@ -76,8 +83,20 @@ def _fig(row, cur="CNY"):
 
 def test_forecast_per_owner_team_and_workspace(world, book):
     with workspace_context(world.ws_a):
-        quota_set(actor=world.mark, owner_id=world.sam.user_id, period="quarter", start="2026-04-01", amount="200000")
-        quota_set(actor=world.mark, team_id=world.team_east.pk, period="quarter", start="2026-06-01", amount="500000")
+        quota_set(
+            actor=world.mark,
+            owner_id=world.sam.user_id,
+            period="quarter",
+            start="2026-04-01",
+            amount="200000",
+        )
+        quota_set(
+            actor=world.mark,
+            team_id=world.team_east.pk,
+            period="quarter",
+            start="2026-06-01",
+            amount="500000",
+        )
         fc = forecast_get(actor=world.olivia, period=Q2)
     assert (Q2.start, Q2.end) == (dt.date(2026, 4, 1), dt.date(2026, 7, 1))
     owners = {r.owner_id: r for r in fc.owners}
@@ -110,9 +129,15 @@ def test_forecast_per_owner_team_and_workspace(world, book):
 def test_marking_commit_moves_the_amount_and_is_audited(world, book):
     with workspace_context(world.ws_a):
         opportunity_set_forecast_category(actor=world.sam, opportunity_id=book.o1.pk, category="commit")
-        sam = _fig(next(r for r in forecast_get(actor=world.sam, period=Q2).owners if r.owner_id == world.sam.user_id))
+        sam = _fig(
+            next(
+                r for r in forecast_get(actor=world.sam, period=Q2).owners if r.owner_id == world.sam.user_id
+            )
+        )
         assert (sam.commit_open, sam.best_case_open) == (D("150000.50"), D("0.00"))
-        assert AuditEvent.objects.filter(action="opportunity.forecast_category", object_id=str(book.o1.pk)).exists()
+        assert AuditEvent.objects.filter(
+            action="opportunity.forecast_category", object_id=str(book.o1.pk)
+        ).exists()
         with pytest.raises(ValidationFailed):
             opportunity_set_forecast_category(actor=world.sam, opportunity_id=book.o1.pk, category="sure")
         with pytest.raises(Forbidden):  # sue sees sam's (team scope) but may not edit it
@@ -125,7 +150,9 @@ def test_scopes_own_team_workspace(world, book):
         team_view = forecast_get(actor=world.sam, period=Q2)
         assert {r.owner_id for r in team_view.owners} == {world.sam.user_id, world.sue.user_id}
         assert _fig(team_view.total).won == D("70000.00")  # olivia's 300000 is not in sam's team
-        RolePolicy.objects.create(role="sales", module=Module.SALES, view_scope=Scope.OWN, edit_scope=Scope.OWN)
+        RolePolicy.objects.create(
+            role="sales", module=Module.SALES, view_scope=Scope.OWN, edit_scope=Scope.OWN
+        )
         world.sam._policy_cache = None
         own = forecast_get(actor=world.sam, period=Q2)
         assert [r.owner_id for r in own.owners] == [world.sam.user_id] and own.teams == []
@@ -158,11 +185,21 @@ def test_quota_refusals_change_nothing(world, book):
             quota_bulk_set(actor=world.mark, entries=[{**good, "amount": "-5"}])
         assert "entries.0.amount" in exc.value.fields
         with pytest.raises(Forbidden):  # olivia is not in mark's team
-            quota_set(actor=world.mark, owner_id=world.olivia.user_id, period="month", start="2026-05-01", amount="1")
+            quota_set(
+                actor=world.mark,
+                owner_id=world.olivia.user_id,
+                period="month",
+                start="2026-05-01",
+                amount="1",
+            )
         with pytest.raises(Forbidden):  # a salesperson never sets a quota, not even their own
-            quota_set(actor=world.sam, owner_id=world.sam.user_id, period="month", start="2026-05-01", amount="1")
+            quota_set(
+                actor=world.sam, owner_id=world.sam.user_id, period="month", start="2026-05-01", amount="1"
+            )
         with pytest.raises(ValidationFailed) as exc:
-            quota_set(actor=world.mark, owner_id=world.sue.user_id, period="week", start="2026-05-01", amount="1")
+            quota_set(
+                actor=world.mark, owner_id=world.sue.user_id, period="week", start="2026-05-01", amount="1"
+            )
         assert "period" in exc.value.fields
         assert not Quota.objects.exists()
         q = quota_set(actor=world.mark, **{k: v for k, v in good.items()})
@@ -180,16 +217,22 @@ def test_forecast_and_quota_api(world, book, api_for):  # noqa: F811
         {"owner_id": world.sam.user_id, "period": "quarter", "start": "2026-04-01", "amount": "200000.00"},
         {"team_id": world.team_east.pk, "period": "quarter", "start": "2026-04-01", "amount": "500000"},
     ]
-    r = mark.client.put("/api/v1/quotas", json.dumps({"entries": body}), content_type="application/json", **mark._headers())
+    r = mark.client.put(
+        "/api/v1/quotas", json.dumps({"entries": body}), content_type="application/json", **mark._headers()
+    )
     assert r.status_code == 200, r.content
     assert {(q["owner_id"], q["team_id"], q["amount"]) for q in r.json()} == {
         (world.sam.user_id, None, "200000.00"),
         (None, world.team_east.pk, "500000.00"),
     }
     bad = [{**body[0], "amount": "-1"}]
-    r = sam.client.put("/api/v1/quotas", json.dumps({"entries": bad}), content_type="application/json", **sam._headers())
+    r = sam.client.put(
+        "/api/v1/quotas", json.dumps({"entries": bad}), content_type="application/json", **sam._headers()
+    )
     assert_error(r, 422, "validation_error")
-    r = sam.client.put("/api/v1/quotas", json.dumps({"entries": body}), content_type="application/json", **sam._headers())
+    r = sam.client.put(
+        "/api/v1/quotas", json.dumps({"entries": body}), content_type="application/json", **sam._headers()
+    )
     assert_error(r, 403, "forbidden")
     assert [q["amount"] for q in mark.get("/quotas", period="quarter", start="2026-05-01").json()["items"]] == [
         "200000.00", "500000.00",
@@ -233,10 +276,12 @@ def test_pages(world, book):
     assert r.status_code == 200
     html = r.content.decode()
     assert "2026-Q2" in html and "76000.05" in html and "370000.00" in html
-    r = mark.get(f"/sales/forecast/opportunities/?period=quarter&start=2026-05-15&category=won&owner={world.sam.user_id}")
+    r = mark.get(
+        f"/sales/forecast/opportunities/?period=quarter&start=2026-05-15&category=won&owner={world.sam.user_id}"
+    )
     assert r.status_code == 200 and "50000.00" in r.content.decode() and "7777" not in r.content.decode()
     r = mark.post(
-        f"/sales/quotas/?period=quarter&year=2026",
+        "/sales/quotas/?period=quarter&year=2026",
         {"period": "quarter", "year": "2026", "currency": "CNY",
          f"q_o{world.sam.user_id}_2026-04-01": "120000", f"q_o{world.sue.user_id}_2026-04-01": "-3"},
     )  # fmt: skip

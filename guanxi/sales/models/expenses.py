@@ -54,7 +54,9 @@ class ExpenseClaim(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "number"], name="expenseclaim_unique_number")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "number"], name="expenseclaim_unique_number")
+        ]
         indexes = [
             models.Index(fields=["workspace", "owner", "-created_at"], name="expenseclaim_owner_idx"),
             models.Index(fields=["workspace", "status", "-created_at"], name="expenseclaim_status_idx"),
@@ -82,7 +84,9 @@ class ExpenseItem(TenantModel):
 
     class Meta:
         ordering = ["position", "id"]
-        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="expenseitem_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="expenseitem_amount_positive")
+        ]
 
 
 class ExpenseReceipt(TenantModel):

@@ -69,7 +69,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def _audit(actor: Membership, action: str, claim: ExpenseClaim, before: dict | None = None, **extra: Any) -> None:
+def _audit(
+    actor: Membership, action: str, claim: ExpenseClaim, before: dict | None = None, **extra: Any
+) -> None:
     after = {
         **snapshot(claim),
         "items": [snapshot(i) for i in claim.items.all()],
@@ -140,7 +142,9 @@ def clean_items(actor: Membership, items: Any) -> list[dict]:
         opportunity = None
         if opportunity_id not in (None, ""):
             opportunity = (
-                Opportunity.objects.filter(pk=opportunity_id).first() if str(opportunity_id).isdigit() else None
+                Opportunity.objects.filter(pk=opportunity_id).first()
+                if str(opportunity_id).isdigit()
+                else None
             )
             if opportunity is None or not permissions.can(
                 actor, Module.SALES, "view", owner_id=opportunity.owner_id
@@ -170,12 +174,17 @@ def clean_items(actor: Membership, items: Any) -> list[dict]:
 def _write_items(claim: ExpenseClaim, items: list[dict]) -> None:
     claim.items.all().delete()
     ExpenseItem.objects.bulk_create(
-        [ExpenseItem(workspace=claim.workspace, claim=claim, position=n, **item) for n, item in enumerate(items)]
+        [
+            ExpenseItem(workspace=claim.workspace, claim=claim, position=n, **item)
+            for n, item in enumerate(items)
+        ]
     )
     claim.total = sum((i["amount"] for i in items), Decimal("0.00"))
 
 
-def claim_create(*, actor: Membership, title: str, currency: str = "CNY", items: list[dict] | None = None) -> ExpenseClaim:
+def claim_create(
+    *, actor: Membership, title: str, currency: str = "CNY", items: list[dict] | None = None
+) -> ExpenseClaim:
     """File a draft claim for the actor. Refuses bad items (``items.<i>.<field>``): negative or zero amounts, an
     unknown category, a customer or opportunity the actor cannot see."""
     if not permissions.can(actor, Module.SALES, "edit"):
@@ -267,7 +276,9 @@ def claim_decide(*, actor: Membership, claim_id: Any, approve: bool, comment: st
         if not may_decide(actor, claim):
             raise Forbidden(_("Only a manager of the claimant's team can decide this claim."))
         if claim.status != ClaimStatus.SUBMITTED:
-            raise Conflict(_("Only a submitted claim can be approved or rejected."), code="claim_not_submitted")
+            raise Conflict(
+                _("Only a submitted claim can be approved or rejected."), code="claim_not_submitted"
+            )
         before = _before(claim)
         claim.status = ClaimStatus.APPROVED if approve else ClaimStatus.REJECTED
         claim.decided_by, claim.decided_at, claim.decision_comment = actor.user, timezone.now(), comment
@@ -295,7 +306,10 @@ def claim_mark_paid(*, actor: Membership, claim_id: Any) -> ExpenseClaim:
     """Record that an approved claim was paid out. Needs workspace-wide sales edit; not by the claimant."""
     with transaction.atomic():
         claim = get_claim_for(actor, claim_id, lock=True)
-        if permissions.scope_for(actor, Module.SALES, "edit") != Scope.WORKSPACE or claim.owner_id == actor.user_id:
+        if (
+            permissions.scope_for(actor, Module.SALES, "edit") != Scope.WORKSPACE
+            or claim.owner_id == actor.user_id
+        ):
             raise Forbidden(_("Only a workspace administrator (not the claimant) can record a payment."))
         if claim.status != ClaimStatus.APPROVED:
             raise Conflict(_("Only an approved claim can be paid."), code="claim_not_approved")
@@ -315,10 +329,20 @@ def receipt_add(
     an empty file, too many receipts."""
     limit = receipt_max_bytes()
     if size is not None and size > limit:
-        raise ValidationFailed(fields={"file": _("The file is larger than %(n)s MB.") % {"n": limit // (1024 * 1024)}})
-    data = content if isinstance(content, bytes) else b"".join(content.chunks()) if hasattr(content, "chunks") else content.read(limit + 1)
+        raise ValidationFailed(
+            fields={"file": _("The file is larger than %(n)s MB.") % {"n": limit // (1024 * 1024)}}
+        )
+    data = (
+        content
+        if isinstance(content, bytes)
+        else b"".join(content.chunks())
+        if hasattr(content, "chunks")
+        else content.read(limit + 1)
+    )
     if len(data) > limit:
-        raise ValidationFailed(fields={"file": _("The file is larger than %(n)s MB.") % {"n": limit // (1024 * 1024)}})
+        raise ValidationFailed(
+            fields={"file": _("The file is larger than %(n)s MB.") % {"n": limit // (1024 * 1024)}}
+        )
     if not data:
         raise ValidationFailed(fields={"file": _("The file is empty.")})
     kind = sniff(data[:16])
@@ -333,10 +357,13 @@ def receipt_add(
         with transaction.atomic():
             claim = _own_draft(actor, claim_id)
             if claim.receipts.count() >= MAX_RECEIPTS:
-                raise ValidationFailed(fields={"file": _("At most %(n)s receipts per claim.") % {"n": MAX_RECEIPTS}})
+                raise ValidationFailed(
+                    fields={"file": _("At most %(n)s receipts per claim.") % {"n": MAX_RECEIPTS}}
+                )
             before = _before(claim)
             stored = default_storage.save(
-                f"receipts/{claim.workspace_id}/{claim.pk}/{uuid.uuid4().hex}{extensions[0]}", ContentFile(data)
+                f"receipts/{claim.workspace_id}/{claim.pk}/{uuid.uuid4().hex}{extensions[0]}",
+                ContentFile(data),
             )
             receipt = ExpenseReceipt.objects.create(
                 claim=claim, file=stored, original_name=name, content_type=content_type, size=len(data),

@@ -168,7 +168,9 @@ def quota_set(
     return rows[0] if rows else None
 
 
-def opportunity_set_forecast_category(*, actor: Membership, opportunity_id: Any, category: str) -> Opportunity:
+def opportunity_set_forecast_category(
+    *, actor: Membership, opportunity_id: Any, category: str
+) -> Opportunity:
     """Put an opportunity in a forecast category (commit, best case, pipeline, omitted), or back to the stage's
     default (empty). Needs sales edit on the opportunity; audited."""
     if category not in ("", *ForecastCategory.values):
