@@ -97,6 +97,11 @@ def _rows(ws: Workspace, pipeline: Pipeline, n: int, reps: list[int], customer_i
     first = dt.date(today.year - 1, 1, 1)
     span = (dt.date(today.year + 2, 1, 1) - first).days
     tz = timezone.get_current_timezone()
+    # the queries above run now, not lazily inside the COPY below (the connection is busy then)
+    return _generate(rng, n, open_stages, won, lost, first, span, tz, ws, pipeline, reps, customer_ids)
+
+
+def _generate(rng, n, open_stages, won, lost, first, span, tz, ws, pipeline, reps, customer_ids):  # noqa: ANN001, ANN202, PLR0913
     for i in range(n):
         close = first + dt.timedelta(days=rng.randrange(span))
         created = dt.datetime.combine(close - dt.timedelta(days=rng.randrange(5, 120)), dt.time(9), tzinfo=tz)
