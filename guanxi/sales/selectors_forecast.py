@@ -41,6 +41,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from guanxi.core.errors import NotFound, ValidationFailed
 from guanxi.sales.models import (
@@ -117,14 +118,10 @@ def period_of(kind: Any, start: Any = None) -> Period:
 
 
 def _msg_period() -> str:
-    from django.utils.translation import gettext as _
-
     return _("Choose month, quarter or year.")
 
 
 def _msg_date() -> str:
-    from django.utils.translation import gettext as _
-
     return _("Enter a date like 2025-12-31.")
 
 
@@ -371,8 +368,6 @@ def forecast_get(
     owners: dict[int | None, ForecastRow] = {
         uid: ForecastRow(label=names.get(uid, str(uid)), owner_id=uid) for uid in owner_ids
     }
-    from django.utils.translation import gettext as _
-
     total = ForecastRow(label=_("Total"))
     for r in rows:
         fig = _figures(r)

@@ -3,11 +3,13 @@ leaderboard. Reads through ``selectors_forecast``; quotas and categories are wri
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -123,8 +125,6 @@ def forecast_opportunities_view(request: HttpRequest) -> HttpResponse:
 
 
 def _quota_periods(kind: str, year: int) -> list[sel.Period]:
-    import datetime as dt
-
     first = sel.period_of(kind, dt.date(year, 1, 1))
     n = {PeriodKind.MONTH: 12, PeriodKind.QUARTER: 4, PeriodKind.YEAR: 1}[PeriodKind(kind)]
     return [first.shift(i) for i in range(n)]
@@ -135,8 +135,6 @@ def _quota_periods(kind: str, year: int) -> list[sel.Period]:
 def quota_grid_view(request: HttpRequest) -> HttpResponse:
     """The quota grid: members and teams down, the year's months/quarters across; managers edit every cell and
     save the grid at once (all or nothing)."""
-    from django.utils import timezone
-
     actor = request.membership
     source = request.POST if request.method == "POST" else request.GET
     kind = source.get("period", PeriodKind.QUARTER)
