@@ -300,7 +300,7 @@ def forecast_aggregates(qs: QuerySet[Opportunity], period: Period) -> list[dict]
         .values("owner_id", "currency")
         .annotate(
             open_amount=Sum("amount"),
-            open_count=Count("id"),
+            open_count=Count("*"),
             pipeline=_money_sum(Q(cat=ForecastCategory.PIPELINE)),
             best_case_open=_money_sum(Q(cat=ForecastCategory.BEST_CASE)),
             commit_open=_money_sum(Q(cat=ForecastCategory.COMMIT)),
@@ -315,7 +315,7 @@ def forecast_aggregates(qs: QuerySet[Opportunity], period: Period) -> list[dict]
     won_rows = (
         qs.filter(status=OpportunityStatus.WON, closed_at__gte=since, closed_at__lt=until)
         .values("owner_id", "currency")
-        .annotate(won=Sum("amount"), won_count=Count("id"))
+        .annotate(won=Sum("amount"), won_count=Count("*"))
         .order_by()
     )
     merged: dict[tuple, dict] = {}
@@ -514,9 +514,9 @@ def leaderboard(
         qs.values("owner_id")
         .annotate(
             won_amount=_money_sum(won_cur),
-            won_count=Count("id", filter=won),
-            won_count_cur=Count("id", filter=won_cur & Q(amount__isnull=False)),
-            lost_count=Count("id", filter=Q(status=OpportunityStatus.LOST)),
+            won_count=Count("status", filter=won),
+            won_count_cur=Count("status", filter=won_cur & Q(amount__isnull=False)),
+            lost_count=Count("status", filter=Q(status=OpportunityStatus.LOST)),
             cycle=Avg(
                 ExpressionWrapper(F("closed_at") - F("created_at"), output_field=DurationField()),
                 filter=won,
