@@ -7,203 +7,376 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0007_merge_dedupe'),
-        ('sales', '0002_products_quotes_orders'),
-        ('workspaces', '0002_personal_data_module'),
+        ("customers", "0007_merge_dedupe"),
+        ("sales", "0002_products_quotes_orders"),
+        ("workspaces", "0002_personal_data_module"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExpenseClaim',
+            name="ExpenseClaim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=30, verbose_name='number')),
-                ('title', models.CharField(max_length=200, verbose_name='title')),
-                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
-                ('total', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='total')),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('submitted', 'Submitted'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('paid', 'Paid')], default='draft', max_length=12, verbose_name='status')),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_comment', models.CharField(blank=True, max_length=500, verbose_name='comment')),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=30, verbose_name="number")),
+                ("title", models.CharField(max_length=200, verbose_name="title")),
+                ("currency", models.CharField(default="CNY", max_length=3, verbose_name="currency")),
+                (
+                    "total",
+                    models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name="total"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("submitted", "Submitted"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("paid", "Paid"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                        verbose_name="status",
+                    ),
+                ),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_comment", models.CharField(blank=True, max_length=500, verbose_name="comment")),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='ExpenseItem',
+            name="ExpenseItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('spent_on', models.DateField(verbose_name='date')),
-                ('category', models.CharField(choices=[('travel', 'Travel'), ('lodging', 'Lodging'), ('meals', 'Meals and entertainment'), ('transport', 'Local transport'), ('gifts', 'Client gifts'), ('office', 'Office supplies'), ('other', 'Other')], max_length=20, verbose_name='category')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=18, verbose_name='amount')),
-                ('description', models.CharField(blank=True, max_length=300, verbose_name='description')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("spent_on", models.DateField(verbose_name="date")),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("travel", "Travel"),
+                            ("lodging", "Lodging"),
+                            ("meals", "Meals and entertainment"),
+                            ("transport", "Local transport"),
+                            ("gifts", "Client gifts"),
+                            ("office", "Office supplies"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                        verbose_name="category",
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=18, verbose_name="amount")),
+                ("description", models.CharField(blank=True, max_length=300, verbose_name="description")),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='ExpenseReceipt',
+            name="ExpenseReceipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=300, upload_to='')),
-                ('original_name', models.CharField(max_length=200)),
-                ('content_type', models.CharField(max_length=100)),
-                ('size', models.PositiveIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('uploaded_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("file", models.FileField(max_length=300, upload_to="")),
+                ("original_name", models.CharField(max_length=200)),
+                ("content_type", models.CharField(max_length=100)),
+                ("size", models.PositiveIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("uploaded_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['uploaded_at', 'id'],
+                "ordering": ["uploaded_at", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='Quota',
+            name="Quota",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period_kind', models.CharField(choices=[('month', 'Month'), ('quarter', 'Quarter'), ('year', 'Year')], max_length=10, verbose_name='period')),
-                ('period_start', models.DateField(verbose_name='period start')),
-                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=18, verbose_name='quota')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "period_kind",
+                    models.CharField(
+                        choices=[("month", "Month"), ("quarter", "Quarter"), ("year", "Year")],
+                        max_length=10,
+                        verbose_name="period",
+                    ),
+                ),
+                ("period_start", models.DateField(verbose_name="period start")),
+                ("currency", models.CharField(default="CNY", max_length=3, verbose_name="currency")),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=18, verbose_name="quota")),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['period_start', 'id'],
+                "ordering": ["period_start", "id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AddField(
-            model_name='opportunity',
-            name='forecast_category',
-            field=models.CharField(blank=True, choices=[('pipeline', 'Pipeline'), ('best_case', 'Best case'), ('commit', 'Commit'), ('omitted', 'Omitted')], default='', max_length=10, verbose_name='forecast category'),
+            model_name="opportunity",
+            name="forecast_category",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("pipeline", "Pipeline"),
+                    ("best_case", "Best case"),
+                    ("commit", "Commit"),
+                    ("omitted", "Omitted"),
+                ],
+                default="",
+                max_length=10,
+                verbose_name="forecast category",
+            ),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['workspace', 'expected_close_date'], include=('owner', 'currency', 'amount', 'stage', 'forecast_category'), name='opp_forecast_open_idx'),
+            model_name="opportunity",
+            index=models.Index(
+                condition=models.Q(("status", "open")),
+                fields=["workspace", "expected_close_date"],
+                include=("owner", "currency", "amount", "stage", "forecast_category"),
+                name="opp_forecast_open_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(condition=models.Q(('status__in', ['won', 'lost'])), fields=['workspace', 'closed_at'], include=('owner', 'currency', 'amount', 'status', 'created_at'), name='opp_forecast_closed_idx'),
+            model_name="opportunity",
+            index=models.Index(
+                condition=models.Q(("status__in", ["won", "lost"])),
+                fields=["workspace", "closed_at"],
+                include=("owner", "currency", "amount", "status", "created_at"),
+                name="opp_forecast_closed_idx",
+            ),
         ),
         migrations.AddField(
-            model_name='expenseclaim',
-            name='decided_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="expenseclaim",
+            name="decided_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='expenseclaim',
-            name='owner',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='claimant'),
+            model_name="expenseclaim",
+            name="owner",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="claimant",
+            ),
         ),
         migrations.AddField(
-            model_name='expenseclaim',
-            name='workspace',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+            model_name="expenseclaim",
+            name="workspace",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="workspaces.workspace",
+            ),
         ),
         migrations.AddField(
-            model_name='expenseitem',
-            name='claim',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='sales.expenseclaim'),
+            model_name="expenseitem",
+            name="claim",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="items", to="sales.expenseclaim"
+            ),
         ),
         migrations.AddField(
-            model_name='expenseitem',
-            name='customer',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.customer'),
+            model_name="expenseitem",
+            name="customer",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="customers.customer",
+            ),
         ),
         migrations.AddField(
-            model_name='expenseitem',
-            name='opportunity',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sales.opportunity'),
+            model_name="expenseitem",
+            name="opportunity",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="sales.opportunity",
+            ),
         ),
         migrations.AddField(
-            model_name='expenseitem',
-            name='workspace',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+            model_name="expenseitem",
+            name="workspace",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="workspaces.workspace",
+            ),
         ),
         migrations.AddField(
-            model_name='expensereceipt',
-            name='claim',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='sales.expenseclaim'),
+            model_name="expensereceipt",
+            name="claim",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="receipts", to="sales.expenseclaim"
+            ),
         ),
         migrations.AddField(
-            model_name='expensereceipt',
-            name='uploaded_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="expensereceipt",
+            name="uploaded_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='expensereceipt',
-            name='workspace',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+            model_name="expensereceipt",
+            name="workspace",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="workspaces.workspace",
+            ),
         ),
         migrations.AddField(
-            model_name='quota',
-            name='owner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='salesperson'),
+            model_name="quota",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="salesperson",
+            ),
         ),
         migrations.AddField(
-            model_name='quota',
-            name='set_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="quota",
+            name="set_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='quota',
-            name='team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.team', verbose_name='team'),
+            model_name="quota",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="workspaces.team",
+                verbose_name="team",
+            ),
         ),
         migrations.AddField(
-            model_name='quota',
-            name='workspace',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+            model_name="quota",
+            name="workspace",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="workspaces.workspace",
+            ),
         ),
         migrations.AddIndex(
-            model_name='expenseclaim',
-            index=models.Index(fields=['workspace', 'owner', '-created_at'], name='expenseclaim_owner_idx'),
+            model_name="expenseclaim",
+            index=models.Index(fields=["workspace", "owner", "-created_at"], name="expenseclaim_owner_idx"),
         ),
         migrations.AddIndex(
-            model_name='expenseclaim',
-            index=models.Index(fields=['workspace', 'status', '-created_at'], name='expenseclaim_status_idx'),
+            model_name="expenseclaim",
+            index=models.Index(fields=["workspace", "status", "-created_at"], name="expenseclaim_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='expenseclaim',
-            constraint=models.UniqueConstraint(fields=('workspace', 'number'), name='expenseclaim_unique_number'),
+            model_name="expenseclaim",
+            constraint=models.UniqueConstraint(
+                fields=("workspace", "number"), name="expenseclaim_unique_number"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='expenseitem',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='expenseitem_amount_positive'),
+            model_name="expenseitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="expenseitem_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quota',
-            constraint=models.UniqueConstraint(condition=models.Q(('owner__isnull', False)), fields=('workspace', 'period_kind', 'period_start', 'owner', 'currency'), name='quota_unique_owner_period'),
+            model_name="quota",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("owner__isnull", False)),
+                fields=("workspace", "period_kind", "period_start", "owner", "currency"),
+                name="quota_unique_owner_period",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quota',
-            constraint=models.UniqueConstraint(condition=models.Q(('team__isnull', False)), fields=('workspace', 'period_kind', 'period_start', 'team', 'currency'), name='quota_unique_team_period'),
+            model_name="quota",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("team__isnull", False)),
+                fields=("workspace", "period_kind", "period_start", "team", "currency"),
+                name="quota_unique_team_period",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quota',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('owner__isnull', False), ('team__isnull', True)), models.Q(('owner__isnull', True), ('team__isnull', False)), _connector='OR'), name='quota_owner_xor_team'),
+            model_name="quota",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("owner__isnull", False), ("team__isnull", True)),
+                    models.Q(("owner__isnull", True), ("team__isnull", False)),
+                    _connector="OR",
+                ),
+                name="quota_owner_xor_team",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quota',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='quota_amount_not_negative'),
+            model_name="quota",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gte", 0)), name="quota_amount_not_negative"
+            ),
         ),
     ]
