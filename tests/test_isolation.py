@@ -30,6 +30,7 @@ from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
 from .sales.cash import cash_objects
+from .sales.forecast_objects import forecast_objects
 from .sales.objects import sales_objects
 
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -71,6 +72,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "task_id": lambda w, objs: objs["cc_task"].pk,
     "external_id": lambda w, objs: objs["erp_order"].external_id,
     "order_import_id": lambda w, objs: objs["order_import_job"].pk,
+    "claim_id": lambda w, objs: objs["expense_claim"].pk,
+    "receipt_id": lambda w, objs: objs["receipt"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -171,6 +174,7 @@ def a_objects(world: World, customers) -> dict:
         objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
     objs.update(sales_objects(world, customers))
     objs.update(cash_objects(world, customers))
+    objs.update(forecast_objects(world, customers))
     from guanxi.customers.models import ImportJob
 
     objs["import_job"] = ImportJob.all_workspaces.create(

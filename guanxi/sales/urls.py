@@ -31,4 +31,6 @@ urlpatterns = [
     path("setup/forms/<int:form_id>/", views_setup.form_detail, name="form_detail"),
     path("", include("guanxi.sales.urls_import")),  # before urls_cash: orders/import/ is not orders/<id>/
     path("", include("guanxi.sales.urls_cash")),
+    path("", include("guanxi.sales.urls_forecast")),
+    path("", include("guanxi.sales.urls_expenses")),
 ]

@@ -4,6 +4,14 @@ Later areas (products, price lists, quotes, orders, returns, forecasts, expense 
 one import line here.
 """
 
+from guanxi.sales.models.expenses import (
+    ClaimStatus,
+    ExpenseCategory,
+    ExpenseClaim,
+    ExpenseItem,
+    ExpenseReceipt,
+)
+from guanxi.sales.models.forecasts import ForecastCategory, PeriodKind, Quota, period_bounds
 from guanxi.sales.models.leads import OPEN_LEAD_STATUSES, Lead, LeadCaptureForm, LeadSource, LeadStatus
 from guanxi.sales.models.orders import (
     Order,
@@ -49,6 +57,15 @@ from guanxi.sales.models.territories import (
 )
 
 __all__ = [
+    "ClaimStatus",
+    "ExpenseCategory",
+    "ExpenseClaim",
+    "ExpenseItem",
+    "ExpenseReceipt",
+    "ForecastCategory",
+    "PeriodKind",
+    "Quota",
+    "period_bounds",
     "VAT_RATES",
     "ApprovalStatus",
     "DiscountApproval",

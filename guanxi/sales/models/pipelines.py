@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from guanxi.core.models import TenantModel
+from guanxi.sales.models.forecasts import ForecastCategory
 
 DEFAULT_CURRENCY = "CNY"
 
@@ -112,6 +113,14 @@ class Opportunity(TenantModel):
     source_lead = models.ForeignKey(
         "sales.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # forecast category (预测类别) the owner chose; empty = from the stage's win probability (models/forecasts.py)
+    forecast_category = models.CharField(
+        _("forecast category"),
+        max_length=10,
+        blank=True,
+        default="",
+        choices=ForecastCategory.choices,
+    )
     stage_entered_at = models.DateTimeField()
     last_activity_at = models.DateTimeField()
     stale_since = models.DateTimeField(null=True, blank=True)
@@ -144,6 +153,20 @@ class Opportunity(TenantModel):
             models.Index(fields=["workspace", "customer", "status"], name="opp_ws_customer_idx"),
             # the stale-opportunity job: open ones by last activity
             models.Index(fields=["workspace", "status", "last_activity_at"], name="opp_ws_activity_idx"),
+            # the forecast (selectors_forecast): open ones expected to close in a period, and ones closed in a
+            # period, GROUP BY owner, currency as index-only scans (the included columns are all it reads)
+            models.Index(
+                fields=["workspace", "expected_close_date"],
+                include=["owner", "currency", "amount", "stage", "forecast_category"],
+                condition=models.Q(status="open"),
+                name="opp_forecast_open_idx",
+            ),
+            models.Index(
+                fields=["workspace", "closed_at"],
+                include=["owner", "currency", "amount", "status", "created_at"],
+                condition=models.Q(status__in=["won", "lost"]),
+                name="opp_forecast_closed_idx",
+            ),
             # the board's alert list: only the (few) flagged rows are in this partial index
             models.Index(
                 fields=["workspace", "pipeline", "last_activity_at"],
