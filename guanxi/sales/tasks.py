@@ -37,3 +37,4 @@ def flag_stale_opportunities() -> int:
 
 
 from guanxi.sales import tasks_cash  # noqa: E402,F401  (registers the quote mail job with the consumer)
+from guanxi.sales import tasks_activities  # noqa: E402,F401  (registers the activity reminder jobs)

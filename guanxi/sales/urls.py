@@ -30,4 +30,5 @@ urlpatterns = [
     path("setup/forms/", views_setup.form_setup, name="form_setup"),
     path("setup/forms/<int:form_id>/", views_setup.form_detail, name="form_detail"),
     path("", include("guanxi.sales.urls_cash")),
+    path("", include("guanxi.sales.urls_activities")),
 ]

@@ -4,6 +4,16 @@ Later areas (products, price lists, quotes, orders, returns, forecasts, expense 
 one import line here.
 """
 
+from guanxi.sales.models.activities import (
+    DEFAULT_REMINDER_MINUTES,
+    TIMED_KINDS,
+    Activity,
+    ActivityKind,
+    ActivityNotification,
+    ActivityPriority,
+    ActivitySettings,
+    ActivityStatus,
+)
 from guanxi.sales.models.leads import OPEN_LEAD_STATUSES, Lead, LeadCaptureForm, LeadSource, LeadStatus
 from guanxi.sales.models.orders import Order, OrderLine, OrderReturn, OrderStatus, ReturnLine, ReturnStatus
 from guanxi.sales.models.pipelines import (
@@ -38,6 +48,14 @@ from guanxi.sales.models.territories import (
 )
 
 __all__ = [
+    "DEFAULT_REMINDER_MINUTES",
+    "TIMED_KINDS",
+    "Activity",
+    "ActivityKind",
+    "ActivityNotification",
+    "ActivityPriority",
+    "ActivitySettings",
+    "ActivityStatus",
     "VAT_RATES",
     "ApprovalStatus",
     "DiscountApproval",
