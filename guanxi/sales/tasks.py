@@ -36,5 +36,5 @@ def flag_stale_opportunities() -> int:
     return flag_stale_everywhere()
 
 
+import guanxi.sales.tasks_activities  # noqa: E402,F401  (registers the activity reminder jobs)
 from guanxi.sales import tasks_cash  # noqa: E402,F401  (registers the quote mail job with the consumer)
-from guanxi.sales import tasks_activities  # noqa: E402,F401  (registers the activity reminder jobs)

@@ -4,6 +4,7 @@ team's), in-app notices, activity settings with the iCal feed, and the public fe
 from __future__ import annotations
 
 import calendar as pycalendar
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -149,10 +150,8 @@ def activity_create_view(request: HttpRequest) -> HttpResponse:
         values["customer_id"] = opp.customer_id if opp else ""
     day = request.GET.get("date", "")
     if day:
-        try:
+        with contextlib.suppress(ValueError):
             values["due_at"] = f"{dt.date.fromisoformat(day).isoformat()}T09:00"
-        except ValueError:
-            pass
     if request.method == "POST":
         values = _form_values(request)
         data = _payload(values)
