@@ -60,7 +60,11 @@ def test_create_a_meeting_with_owner_default_reminder(world, customers, sales):
 def test_naive_browser_times_are_read_in_the_current_zone(world, customers):
     with workspace_context(world.ws_a):
         a = svc.activity_create(
-            actor=world.sam, subject="call", kind="call", customer_id=customers["sam_c"].pk, due_at="2031-03-01T09:30"
+            actor=world.sam,
+            subject="call",
+            kind="call",
+            customer_id=customers["sam_c"].pk,
+            due_at="2031-03-01T09:30",
         )
         assert timezone.localtime(a.due_at).strftime("%Y-%m-%d %H:%M") == "2031-03-01 09:30"
         assert a.due_at.utcoffset() is not None
@@ -107,7 +111,10 @@ def test_another_workspaces_customer_or_opportunity_is_refused(world, customers,
         assert "opportunity_id" in _fields(e.value)
         with pytest.raises(ValidationFailed) as e:  # an opportunity of another customer of A
             svc.activity_create(
-                actor=world.olivia, subject="x", customer_id=customers["sue_c"].pk, opportunity_id=sales.sam_opp.pk
+                actor=world.olivia,
+                subject="x",
+                customer_id=customers["sue_c"].pk,
+                opportunity_id=sales.sam_opp.pk,
             )
         assert _fields(e.value) == {"opportunity_id"}
         assert not Activity.objects.exists()
@@ -234,7 +241,9 @@ def _due_reminder(world, customers, *, minutes=10, remind=15, owner=None):
         )
 
 
-def test_reminder_jobs_run_twice_send_one_notice_and_one_email(world, customers, mailoutbox, django_capture_on_commit_callbacks):
+def test_reminder_jobs_run_twice_send_one_notice_and_one_email(
+    world, customers, mailoutbox, django_capture_on_commit_callbacks
+):
     a = _due_reminder(world, customers)
     later = _due_reminder(world, customers, minutes=120)  # not due yet
     with django_capture_on_commit_callbacks(execute=True):
@@ -249,7 +258,9 @@ def test_reminder_jobs_run_twice_send_one_notice_and_one_email(world, customers,
     assert mailoutbox[0].to == ["sam@example.com"] and "回访电话" in mailoutbox[0].subject
 
 
-def test_moving_the_due_time_rearms_the_reminder(world, customers, mailoutbox, django_capture_on_commit_callbacks):
+def test_moving_the_due_time_rearms_the_reminder(
+    world, customers, mailoutbox, django_capture_on_commit_callbacks
+):
     a = _due_reminder(world, customers)
     with django_capture_on_commit_callbacks(execute=True):
         send_reminders_everywhere()
@@ -261,9 +272,13 @@ def test_moving_the_due_time_rearms_the_reminder(world, customers, mailoutbox, d
     assert len(mailoutbox) == 2
 
 
-def test_no_reminder_for_past_done_cancelled_or_opted_out(world, customers, mailoutbox, django_capture_on_commit_callbacks):
+def test_no_reminder_for_past_done_cancelled_or_opted_out(
+    world, customers, mailoutbox, django_capture_on_commit_callbacks
+):
     with workspace_context(world.ws_a):
-        svc.activity_create(actor=world.sam, subject="logged call", customer_id=customers["sam_c"].pk, due_at=_in(-30))
+        svc.activity_create(
+            actor=world.sam, subject="logged call", customer_id=customers["sam_c"].pk, due_at=_in(-30)
+        )
     cancelled = _due_reminder(world, customers)
     none = _due_reminder(world, customers, remind=None)
     with workspace_context(world.ws_a):
@@ -324,7 +339,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_reminder_goes_out_through_a_real_smtp_server_once(world, customers, django_capture_on_commit_callbacks):
+def test_the_reminder_goes_out_through_a_real_smtp_server_once(
+    world, customers, django_capture_on_commit_callbacks
+):
     from guanxi.workspaces.models import User
 
     User.objects.filter(pk=world.sam.user_id).update(language="zh-hans")
