@@ -29,6 +29,7 @@ from guanxi.customers.services import customfield_create, savedview_save, tag_cr
 from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
+from .sales.activities_support import activity_objects
 from .sales.cash import cash_objects
 from .sales.objects import sales_objects
 
@@ -67,6 +68,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "approval_id": lambda w, objs: objs["approval"].pk,
     "order_id": lambda w, objs: objs["order"].pk,
     "return_id": lambda w, objs: objs["order_return"].pk,
+    "activity_id": lambda w, objs: objs["activity"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -167,6 +169,7 @@ def a_objects(world: World, customers) -> dict:
         objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
     objs.update(sales_objects(world, customers))
     objs.update(cash_objects(world, customers))
+    objs.update(activity_objects(world, customers))
     from guanxi.customers.models import ImportJob
 
     objs["import_job"] = ImportJob.all_workspaces.create(
