@@ -389,3 +389,47 @@ def test_notices_mark_read(world, customers, django_capture_on_commit_callbacks)
         assert svc.notification_mark_read(actor=world.sue) == 0  # not hers
         assert svc.notification_mark_read(actor=world.sam) == 1
         assert notification_unread_count(actor=world.sam) == 0
+
+
+def test_reminders_are_pushed_to_the_owners_open_tabs(world, customers, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    a = _due_reminder(world, customers)
+    with mock.patch("guanxi.sales.services.activities.notify_user") as notify:
+        with django_capture_on_commit_callbacks(execute=True):
+            send_reminders_everywhere()
+    notify.assert_called_once()
+    user_id, payload = notify.call_args.args
+    assert user_id == world.sam.user_id
+    assert payload["type"] == "sales.activity_reminder" and payload["activity_id"] == a.pk
+    assert "回访电话" in payload["message"] and payload["url"] == f"/sales/activities/{a.pk}/"
+
+
+def test_leads_and_relinking_are_checked(world, customers, sales):
+    from guanxi.sales.services import lead_create
+
+    with workspace_context(world.ws_b):
+        b_lead = lead_create(actor=world.oscar, name="B lead", phone="13700137000")
+    with workspace_context(world.ws_a):
+        with pytest.raises(ValidationFailed) as e:
+            svc.activity_create(
+                actor=world.sam, subject="x", customer_id=customers["sam_c"].pk, lead_id=b_lead.pk
+            )
+        assert _fields(e.value) == {"lead_id"}
+        lead = lead_create(actor=world.sam, name="线索 A", phone="13600136000")
+        a = svc.activity_create(
+            actor=world.sam,
+            subject="x",
+            customer_id=customers["sam_c"].pk,
+            opportunity_id=sales.sam_opp.pk,
+            lead_id=lead.pk,
+        )
+        assert a.lead_id == lead.pk
+        # moving it to another customer while it still names the first customer's opportunity is refused
+        with pytest.raises(ValidationFailed) as e:
+            svc.activity_update(actor=world.sam, activity_id=a.pk, customer_id=customers["olivia_c"].pk)
+        assert _fields(e.value) == {"opportunity_id"}
+        a = svc.activity_update(
+            actor=world.sam, activity_id=a.pk, customer_id=customers["olivia_c"].pk, opportunity_id=None
+        )
+        assert a.customer_id == customers["olivia_c"].pk and a.opportunity_id is None
