@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from guanxi.core.errors import NotFound
@@ -114,14 +114,16 @@ def opportunity_activities(*, actor: Membership, opportunity_id: int, limit: int
 
 
 def _open_first(qs: QuerySet[Activity], limit: int) -> list[Activity]:
-    open_rows = list(qs.filter(status=ActivityStatus.OPEN).order_by("due_at", "id")[:limit])
-    open_rows.sort(key=lambda a: (a.due_at is None, a.due_at or timezone.now(), a.pk))
-    rest = list(
-        qs.exclude(status=ActivityStatus.OPEN).order_by("-updated_at", "-id")[
-            : max(0, limit - len(open_rows))
-        ]
+    """Open ones first, soonest due first (no due time last), then the others, latest change first. One query."""
+    open_due = Case(When(status=ActivityStatus.OPEN, then=F("due_at")), default=None)
+    is_open = Case(
+        When(status=ActivityStatus.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
-    return open_rows + rest
+    return list(
+        qs.annotate(is_open=is_open, open_due=open_due).order_by(
+            "is_open", F("open_due").asc(nulls_last=True), "-updated_at", "-id"
+        )[:limit]
+    )
 
 
 # --- settings, notices, feed --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ urlpatterns = [
     path("activities/new/", v.activity_create_view, name="activity_create"),
     path("activities/calendar/", v.calendar_view, name="activity_calendar"),
     path("activities/notifications/", v.notification_list_view, name="activity_notifications"),
+    path("activities/notifications/count/", v.notification_count_view, name="activity_notice_count"),
     path("activities/settings/", v.activity_settings_view, name="activity_settings"),
     path("activities/ical/<str:token>.ics", v.activity_ical_view, name="activity_ical"),
     path("activities/<int:activity_id>/", v.activity_detail_view, name="activity_detail"),

@@ -359,6 +359,14 @@ def notification_list_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+@member_required()
+@require_GET
+def notification_count_view(request: HttpRequest) -> HttpResponse:
+    """The top bar's unread badge (loaded by htmx after the page)."""
+    unread = selectors.notification_unread_count(actor=request.membership)
+    return render(request, "sales/activity_badge_count.html", {"unread": unread})
+
+
 # --- settings and the iCal feed ------------------------------------------------------------------------------------------
 
 

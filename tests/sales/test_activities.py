@@ -395,9 +395,11 @@ def test_reminders_are_pushed_to_the_owners_open_tabs(world, customers, django_c
     from unittest import mock
 
     a = _due_reminder(world, customers)
-    with mock.patch("guanxi.sales.services.activities.notify_user") as notify:
-        with django_capture_on_commit_callbacks(execute=True):
-            send_reminders_everywhere()
+    with (
+        mock.patch("guanxi.sales.services.activities.notify_user") as notify,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        send_reminders_everywhere()
     notify.assert_called_once()
     user_id, payload = notify.call_args.args
     assert user_id == world.sam.user_id

@@ -205,13 +205,16 @@ def test_notices_and_the_top_bar_count(world, customers, django_capture_on_commi
         send_reminders_everywhere()
     c = world.client_for(world.sam)
     home = c.get("/sales/activities/").content.decode()
-    assert re.search(r"data-notice-count[^>]*>1<", home)
+    assert 'hx-get="/sales/activities/notifications/count/"' in home  # the top bar loads the count
+    count = "/sales/activities/notifications/count/"
+    assert re.search(r"data-notice-count[^>]*>1<", c.get(count).content.decode())
+    assert "data-notice-count hidden" in world.client_for(world.sue).get(count).content.decode()
     page = c.get("/sales/activities/notifications/").content.decode()
     assert "快到了" in page
     c.post("/sales/activities/notifications/", {})
     with workspace_context(world.ws_a):
         assert not ActivityNotification.objects.filter(read_at__isnull=True).exists()
-    assert re.search(r"data-notice-count hidden", c.get("/sales/activities/").content.decode())
+    assert "data-notice-count hidden" in c.get(count).content.decode()
 
 
 def test_outsider_and_teammate_pages(world, customers):

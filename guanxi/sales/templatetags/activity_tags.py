@@ -36,11 +36,8 @@ def activity_panel(
     return {**out, "activities": rows, "may_add": permissions.can(actor, Module.SALES, "edit")}
 
 
-@register.inclusion_tag("sales/activity_badge.html", takes_context=True)
-def activity_notices_badge(context: template.Context) -> dict[str, Any]:
-    """``{% load activity_tags %}{% activity_notices_badge %}`` in the top bar: the unread count."""
-    from guanxi.sales.selectors_activities import notification_unread_count
-
-    request = context.get("request")
-    actor = getattr(request, "membership", None)
-    return {"unread": notification_unread_count(actor=actor) if actor is not None else 0}
+@register.inclusion_tag("sales/activity_badge.html")
+def activity_notices_badge() -> dict[str, Any]:
+    """``{% load activity_tags %}{% activity_notices_badge %}`` in the top bar. The unread count is fetched after
+    the page loads (htmx) and raised live by pushed reminders, so no page pays a query for it."""
+    return {}
