@@ -29,6 +29,7 @@ from guanxi.customers.services import customfield_create, savedview_save, tag_cr
 from guanxi.workspaces.apikeys import apikey_create
 
 from .conftest import World
+from .sales.activities_support import activity_objects
 from .sales.cash import cash_objects
 from .sales.forecast_objects import forecast_objects
 from .sales.objects import sales_objects
@@ -74,6 +75,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "order_import_id": lambda w, objs: objs["order_import_job"].pk,
     "claim_id": lambda w, objs: objs["expense_claim"].pk,
     "receipt_id": lambda w, objs: objs["receipt"].pk,
+    "activity_id": lambda w, objs: objs["activity"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -175,6 +177,7 @@ def a_objects(world: World, customers) -> dict:
     objs.update(sales_objects(world, customers))
     objs.update(cash_objects(world, customers))
     objs.update(forecast_objects(world, customers))
+    objs.update(activity_objects(world, customers))
     from guanxi.customers.models import ImportJob
 
     objs["import_job"] = ImportJob.all_workspaces.create(

@@ -36,5 +36,7 @@ def flag_stale_opportunities() -> int:
     return flag_stale_everywhere()
 
 
+import guanxi.sales.tasks_activities  # noqa: E402,F401  (registers the activity reminder jobs)
+
 # registers the quote mail and order import jobs with the consumer
 from guanxi.sales import tasks_cash, tasks_import  # noqa: E402,F401

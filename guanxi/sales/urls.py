@@ -33,4 +33,5 @@ urlpatterns = [
     path("", include("guanxi.sales.urls_cash")),
     path("", include("guanxi.sales.urls_forecast")),
     path("", include("guanxi.sales.urls_expenses")),
+    path("", include("guanxi.sales.urls_activities")),
 ]

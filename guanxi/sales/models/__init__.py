@@ -4,6 +4,16 @@ Later areas (products, price lists, quotes, orders, returns, forecasts, expense 
 one import line here.
 """
 
+from guanxi.sales.models.activities import (
+    DEFAULT_REMINDER_MINUTES,
+    TIMED_KINDS,
+    Activity,
+    ActivityKind,
+    ActivityNotification,
+    ActivityPriority,
+    ActivitySettings,
+    ActivityStatus,
+)
 from guanxi.sales.models.expenses import (
     ClaimStatus,
     ExpenseCategory,
@@ -66,6 +76,14 @@ __all__ = [
     "PeriodKind",
     "Quota",
     "period_bounds",
+    "DEFAULT_REMINDER_MINUTES",
+    "TIMED_KINDS",
+    "Activity",
+    "ActivityKind",
+    "ActivityNotification",
+    "ActivityPriority",
+    "ActivitySettings",
+    "ActivityStatus",
     "VAT_RATES",
     "ApprovalStatus",
     "DiscountApproval",
