@@ -67,6 +67,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "approval_id": lambda w, objs: objs["approval"].pk,
     "order_id": lambda w, objs: objs["order"].pk,
     "return_id": lambda w, objs: objs["order_return"].pk,
+    "run_id": lambda w, objs: objs["analysis_run"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -183,6 +184,11 @@ def a_objects(world: World, customers) -> dict:
     from tests.customers.test_dedupe_support import dedupe_objects
 
     objs.update(dedupe_objects(world))
+    from guanxi.analytics.models import AnalysisRun
+
+    objs["analysis_run"] = AnalysisRun.all_workspaces.create(
+        workspace=world.ws_a, kinds=["tiers"], status="succeeded"
+    )
     return objs
 
 
