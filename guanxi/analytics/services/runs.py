@@ -261,8 +261,11 @@ def analysis_run_execute(
                     replaced = switch_current(
                         workspace_id=run.workspace_id, kinds=result.kinds or kinds, run_id=run.pk
                     )
+                t_clean = time.perf_counter()
                 for model, filters in result.replaced:
                     delete_rows(model, replaced, **filters)
+                timings[f"{step.name}.cleanup"] = round(time.perf_counter() - t_clean, 3)
+                timings.update(ctx.cache.pop("timings", {}))
                 rows.update({f"{step.name}.{k}": v for k, v in result.rows.items()})
                 messages.extend({"kind": step.name, "level": "info", "text": m} for m in result.messages)
             except StepSkipped as exc:

@@ -4,6 +4,7 @@ the stage changes on the customers' timelines (idempotent per run and customer).
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import polars as pl
 from django.db import connection
@@ -73,11 +74,15 @@ def _stamp(col: str) -> pl.Expr:
 
 
 def profile_step(ctx: RunContext) -> StepResult:
+    clock = ctx.cache.setdefault("timings", {})
+    t0 = time.perf_counter()
     scope = ctx.scope()
     require_orders(scope)
     messages = scope_messages(scope)
     agg = customer_aggregates(scope)
     ctx.cache["aggregates"] = agg
+    t1 = time.perf_counter()
+    clock["profile.read"] = round(t1 - t0, 3)
     profiles = compute_profiles(agg, as_of_ts=ctx.as_of_ts, settings=ctx.settings)
     if profiles.height == 1:
         messages.append(
@@ -112,9 +117,14 @@ def profile_step(ctx: RunContext) -> StepResult:
         _stamp("last_ts").alias("last_order_at"),
         pl.col("previous_stage").fill_null(""),
     )
+    t2 = time.perf_counter()
+    clock["profile.compute"] = round(t2 - t1, 3)
     written = bulk_insert(CustomerProfile, out, PROFILE_COLUMNS)
+    t3 = time.perf_counter()
+    clock["profile.write"] = round(t3 - t2, 3)
     changes = out.filter((pl.col("previous_stage") != "") & (pl.col("previous_stage") != pl.col("stage")))
     recorded = _record_stage_changes(ctx, changes.select("customer_id", "previous_stage", "stage"))
+    clock["profile.timeline"] = round(time.perf_counter() - t3, 3)
     ctx.cache["profiles"] = profiles
     return StepResult(
         kinds=["tiers", "rfm", "lifecycle"],
