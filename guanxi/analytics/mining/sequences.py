@@ -1,0 +1,203 @@
+"""Sequential patterns (序列分析): frequent ordered purchase sequences, and each customer's likely next purchase.
+
+A customer's history is a sequence of steps, one step per distinct timestamp (one order), each step a set of
+items. A pattern is a list of items [a, b, c] with **single-item steps**: the customer bought a, then b at a
+strictly later timestamp, then c later still (other purchases may come between). Its support is the share of
+customers whose history contains it. Mined by PrefixSpan (Pei et al., 2001) with pseudo-projection over
+per-customer occurrence lists; pure Python over polars, no Django.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+
+import polars as pl
+
+from ._common import drop_nulls, require_columns
+
+__all__ = ["sequential_patterns", "next_purchase", "PATTERNS_SCHEMA", "NEXT_SCHEMA", "pattern_text"]
+
+PATTERNS_SCHEMA = {"sequence": pl.List(pl.Int64), "support": pl.Float64, "count": pl.Int64}
+NEXT_SCHEMA = {"customer_id": pl.Int64, "item_id": pl.Int64, "confidence": pl.Float64, "pattern": pl.String}
+ARROW = " → "
+
+
+def pattern_text(sequence: list[int]) -> str:
+    """A pattern as text, items joined by an arrow: "12 → 15 → 18"."""
+    return ARROW.join(str(i) for i in sequence)
+
+
+def _histories(
+    events: pl.DataFrame, msgs: list[str], keep: set[int] | None = None
+) -> tuple[list[int], list[dict[int, list[int]]]]:
+    """customer ids and, per customer, item -> sorted step indices (one step per distinct timestamp)."""
+    frame = drop_nulls(
+        events.select("customer_id", "ts", "item_id"), ["customer_id", "ts", "item_id"], msgs, what="events"
+    )
+    frame = frame.with_columns(pl.col("customer_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64))
+    steps = (
+        frame.unique(["customer_id", "ts", "item_id"])
+        .with_columns(pl.col("ts").rank("dense").over("customer_id").cast(pl.Int64).alias("step"))
+        .sort("customer_id", "step")
+    )
+    if keep is not None:
+        customers = steps["customer_id"].unique(maintain_order=True).to_list()
+        steps = steps.filter(pl.col("item_id").is_in(list(keep)))
+    grouped = steps.group_by("customer_id", "item_id", maintain_order=True).agg(pl.col("step"))
+    occ: dict[int, dict[int, list[int]]] = {}
+    for cid, item, st in grouped.iter_rows():
+        occ.setdefault(cid, {})[item] = st
+    if keep is None:
+        customers = list(occ)
+    return customers, [occ.get(c, {}) for c in customers]
+
+
+def sequential_patterns(
+    events: pl.DataFrame,
+    *,
+    min_support: float = 0.01,
+    max_length: int = 4,
+    min_length: int = 1,
+    messages: list[str] | None = None,
+) -> pl.DataFrame:
+    """Frequent sequential patterns in ``events`` (customer_id, ts, item_id: one row per item bought).
+
+    ``min_support``: the share of customers (those with at least one event) whose history must contain a pattern;
+    ``max_length``/``min_length``: pattern lengths kept (length-1 patterns are the frequent items, kept by default
+    because ``next_purchase`` needs their counts). Output, most frequent first: sequence (list[int], single-item
+    steps in order), support, count (customers). Empty input or nothing frequent: an empty frame and a message.
+    """
+    msgs = messages if messages is not None else []
+    require_columns(events, ["customer_id", "ts", "item_id"], what="events")
+    if not 0 < min_support <= 1 or max_length < 1:
+        raise ValueError("sequential_patterns: min_support in (0, 1] and max_length >= 1")
+    if events.is_empty():
+        msgs.append("no events: no sequential patterns")
+        return pl.DataFrame(schema=PATTERNS_SCHEMA)
+    clean = drop_nulls(
+        events.select("customer_id", "ts", "item_id"), ["customer_id", "ts", "item_id"], msgs, what="events"
+    )
+    n = clean["customer_id"].n_unique()
+    if n == 0:
+        msgs.append("no usable events: no sequential patterns")
+        return pl.DataFrame(schema=PATTERNS_SCHEMA)
+    min_count = max(1, math.ceil(min_support * n - 1e-9))
+    item_counts = clean.group_by("item_id").agg(pl.col("customer_id").n_unique().alias("c"))
+    frequent = set(item_counts.filter(pl.col("c") >= min_count)["item_id"].cast(pl.Int64).to_list())
+    _, occ = _histories(clean, [], keep=frequent)
+
+    found: list[tuple[list[int], int]] = []
+
+    def grow(prefix: list[int], projected: list[tuple[int, int]]) -> None:
+        counts: dict[int, int] = defaultdict(int)
+        for c, pos in projected:
+            for item, steps in occ[c].items():
+                if steps[-1] > pos:
+                    counts[item] += 1
+        for item in sorted(counts):
+            if counts[item] < min_count:
+                continue
+            pattern = [*prefix, item]
+            found.append((pattern, counts[item]))
+            if len(pattern) < max_length:
+                nxt = []
+                for c, pos in projected:
+                    steps = occ[c].get(item)
+                    if steps is not None and steps[-1] > pos:
+                        nxt.append((c, steps[bisect_right(steps, pos)]))
+                grow(pattern, nxt)
+
+    grow([], [(c, 0) for c in range(len(occ))])  # steps are numbered from 1
+    found = [(p, c) for p, c in found if len(p) >= min_length]
+    if not found:
+        msgs.append(f"no sequential pattern reaches support {min_support:g} over {n:,} customers")
+        return pl.DataFrame(schema=PATTERNS_SCHEMA)
+    out = pl.DataFrame(
+        {"sequence": [p for p, _ in found], "count": [c for _, c in found]},
+        schema_overrides={"sequence": pl.List(pl.Int64), "count": pl.Int64},
+    ).with_columns((pl.col("count") / n).alias("support"))
+    out = out.with_columns(pl.col("sequence").list.len().alias("_len")).sort(
+        ["count", "_len"], descending=[True, True], maintain_order=True
+    )
+    return out.select(list(PATTERNS_SCHEMA)).cast(PATTERNS_SCHEMA)  # type: ignore[arg-type]
+
+
+def next_purchase(
+    patterns: pl.DataFrame,
+    events: pl.DataFrame,
+    *,
+    top_n: int = 3,
+    min_confidence: float = 0.0,
+    messages: list[str] | None = None,
+) -> pl.DataFrame:
+    """Each customer's likely next purchases, from ``patterns`` (as ``sequential_patterns`` gives) and ``events``.
+
+    A pattern [p1, ..., pk, y] (k >= 1) applies to a customer whose history contains p1 .. pk in order and who has
+    not bought y after that (leftmost match); its confidence is count(pattern) / count([p1 .. pk]), the share of
+    customers with the prefix who went on to buy y (prefixes missing from ``patterns`` are skipped: every prefix
+    of a frequent pattern is frequent, so this only happens with a filtered table). Per customer and item the best
+    pattern wins; output, best first, at most ``top_n`` per customer: customer_id, item_id, confidence, pattern
+    (text, "12 → 15 → 18", the whole pattern including the predicted item).
+    """
+    msgs = messages if messages is not None else []
+    require_columns(patterns, ["sequence", "count"], what="patterns")
+    require_columns(events, ["customer_id", "ts", "item_id"], what="events")
+    if patterns.is_empty() or events.is_empty():
+        msgs.append("no patterns or no events: no next-purchase predictions")
+        return pl.DataFrame(schema=NEXT_SCHEMA)
+    counts = {tuple(seq): int(cnt) for seq, cnt in patterns.select("sequence", "count").iter_rows()}
+    rules: dict[tuple[int, ...], list[tuple[int, float, str]]] = defaultdict(list)
+    for seq, cnt in counts.items():
+        if len(seq) < 2 or seq[:-1] not in counts:
+            continue
+        confidence = cnt / counts[seq[:-1]]
+        if confidence >= min_confidence:
+            rules[seq[:-1]].append((seq[-1], confidence, pattern_text(list(seq))))
+    if not rules:
+        msgs.append("no pattern of two or more steps: no next-purchase predictions")
+        return pl.DataFrame(schema=NEXT_SCHEMA)
+    needed = {i for prefix in rules for i in prefix} | {y for heads in rules.values() for y, _, _ in heads}
+    customers, occ = _histories(events, msgs, keep=needed)
+    by_first: dict[int, list[int]] = defaultdict(list)
+    for c, hist in enumerate(occ):
+        for item in hist:
+            by_first[item].append(c)
+    best: dict[tuple[int, int], tuple[float, str]] = {}
+    for prefix, heads in rules.items():
+        for c in by_first.get(prefix[0], []):
+            hist = occ[c]
+            pos = 0
+            for item in prefix:
+                steps = hist.get(item)
+                if steps is None or steps[-1] <= pos:
+                    pos = -1
+                    break
+                pos = steps[bisect_right(steps, pos)]
+            if pos < 0:
+                continue
+            for y, confidence, text in heads:
+                steps = hist.get(y)
+                if steps is not None and steps[-1] > pos:
+                    continue  # already bought after the prefix: the pattern is complete
+                key = (customers[c], y)
+                if key not in best or confidence > best[key][0]:
+                    best[key] = (confidence, text)
+    if not best:
+        msgs.append("no customer's history matches a pattern: no next-purchase predictions")
+        return pl.DataFrame(schema=NEXT_SCHEMA)
+    out = pl.DataFrame(
+        {
+            "customer_id": [k[0] for k in best],
+            "item_id": [k[1] for k in best],
+            "confidence": [v[0] for v in best.values()],
+            "pattern": [v[1] for v in best.values()],
+        },
+        schema=NEXT_SCHEMA,
+    )
+    return (
+        out.sort(["customer_id", "confidence", "item_id"], descending=[False, True, False])
+        .group_by("customer_id", maintain_order=True)
+        .head(top_n)
+    )
