@@ -142,7 +142,9 @@ def main() -> int:
     results = []
     for i in range(args.runs):
         with workspace_context(ws):
-            run = AnalysisRun.objects.create(kinds=["tiers", "rfm", "lifecycle"], trigger="cli", as_of=timezone.now())
+            run = AnalysisRun.objects.create(
+                kinds=["tiers", "rfm", "lifecycle"], trigger="cli", as_of=timezone.now()
+            )
         t = time.perf_counter()
         run = analysis_run_execute(run.pk)
         total = time.perf_counter() - t

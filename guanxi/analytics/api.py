@@ -52,13 +52,13 @@ def runs(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CU
 
 @router.post(
     "/analytics/runs",
-    response={202: RunOut, **ERRORS},
+    response={201: RunOut, **ERRORS},
     summary="Start an analysis run",
     description="Queues a run (a background job); poll GET /analytics/runs/{id} for progress. 409 run_in_progress "
     "while another run is queued or running.",
 )
 def run_start(request: HttpRequest, payload: RunIn) -> Status:
-    return Status(202, analysis_run_request(actor=member(request), kinds=payload.only, trigger="api"))
+    return Status(201, analysis_run_request(actor=member(request), kinds=payload.only, trigger="api"))
 
 
 @router.get("/analytics/runs/{run_id}", response={200: RunOut, **ERRORS}, summary="Get an analysis run")

@@ -62,7 +62,7 @@ def test_the_api_starts_a_run_and_refuses_a_second_one_while_it_is_queued(
         r = client.post(
             "/api/v1/analytics/runs", data={"only": ["tiers"]}, content_type="application/json", **h
         )
-    assert r.status_code == 202 and r.json()["status"] == "queued"
+    assert r.status_code == 201 and r.json()["status"] == "queued"
     r2 = client.post("/api/v1/analytics/runs", data={}, content_type="application/json", **h)
     assert r2.status_code == 409
     r3 = client.post(

@@ -4,7 +4,6 @@ purchase, clusters with their concept descriptions, churn risk with its factors 
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import math
 from typing import Any
@@ -76,8 +75,10 @@ def baskets_step(ctx: RunContext) -> StepResult:
     lines = _lines(ctx)
     if lines.height == 0:
         raise StepSkipped(_("No order lines with a product: basket rules need products on orders."))
+    msgs: list[str] = []
     rules = mod.association_rules(
-        lines.select(pl.col("order_id").alias("basket_id"), pl.col("product_id").alias("item_id"))
+        lines.select(pl.col("order_id").alias("basket_id"), pl.col("product_id").alias("item_id")),
+        messages=msgs,
     )
     rules = rules.sort("lift", descending=True).head(MAX_ROWS)
     AssociationRule.objects.bulk_create(
@@ -98,7 +99,7 @@ def baskets_step(ctx: RunContext) -> StepResult:
         batch_size=2000,
     )
     owned = lines.select("customer_id", pl.col("product_id").alias("item_id")).unique()
-    recs = mod.cross_sell(rules, owned, top_n=5) if rules.height else pl.DataFrame()
+    recs = mod.cross_sell(rules, owned, top_n=5, messages=msgs) if rules.height else pl.DataFrame()
     rows = [
         (
             r["customer_id"],
@@ -116,6 +117,7 @@ def baskets_step(ctx: RunContext) -> StepResult:
     n = _insights(ctx, "baskets", rows)
     return StepResult(
         kinds=["baskets"],
+        messages=msgs,
         rows={"rules": rules.height, "recommendations": n},
         replaced=[(AssociationRule, {}), (CustomerInsight, {"kind": "baskets"})],
     )
@@ -130,7 +132,8 @@ def sequences_step(ctx: RunContext) -> StepResult:
     events = lines.select(
         "customer_id", pl.from_epoch("ts", time_unit="s").alias("ts"), pl.col("product_id").alias("item_id")
     )
-    patterns = mod.sequential_patterns(events)
+    msgs: list[str] = []
+    patterns = mod.sequential_patterns(events, messages=msgs)
     top = patterns.sort("support", descending=True).head(MAX_ROWS)
     SequencePattern.objects.bulk_create(
         [
@@ -145,7 +148,7 @@ def sequences_step(ctx: RunContext) -> StepResult:
         ],
         batch_size=2000,
     )
-    nxt = mod.next_purchase(patterns, events, top_n=3) if patterns.height else pl.DataFrame()
+    nxt = mod.next_purchase(patterns, events, top_n=3, messages=msgs) if patterns.height else pl.DataFrame()
     rows = [
         (
             r["customer_id"],
@@ -158,6 +161,7 @@ def sequences_step(ctx: RunContext) -> StepResult:
     n = _insights(ctx, "sequences", rows)
     return StepResult(
         kinds=["sequences"],
+        messages=msgs,
         rows={"patterns": top.height, "next_purchase": n},
         replaced=[(SequencePattern, {}), (CustomerInsight, {"kind": "sequences"})],
     )
@@ -185,8 +189,8 @@ def clusters_step(ctx: RunContext) -> StepResult:
         pl.col("orders").cast(pl.Float64).alias("orders"),
         ((pl.col("monetary_cents") - pl.col("returns_cents")).clip(lower_bound=0) / 100).alias("spend"),
         ((now - pl.col("last_ts")) / 86400).alias("days_since_last_order"),
-        ((now - pl.col("first_ts")) / 86400).alias("days_as_customer"),
-        (pl.col("monetary_cents") / pl.col("orders") / 100).alias("average_order"),
+        ((now - pl.col("first_ts")) / 86400).alias("tenure_days"),
+        (pl.col("monetary_cents") / pl.col("orders") / 100).alias("avg_order_value"),
     )
     if feats.height < 10:
         raise StepSkipped(
@@ -202,7 +206,15 @@ def clusters_step(ctx: RunContext) -> StepResult:
             share=float(d.share),
             text_en=d.text_en,
             text_zh=d.text_zh,
-            features=[list(map(_jsonable, f)) for f in d.features],
+            features=[
+                {
+                    "feature": f.feature,
+                    "cluster_mean": _jsonable(f.cluster_mean),
+                    "rest_mean": _jsonable(f.rest_mean),
+                    "effect_size": _jsonable(f.effect_size),
+                }
+                for f in d.features
+            ],
         )
     texts = {int(d.cluster): d for d in res.descriptions}
     rows = [
@@ -220,10 +232,11 @@ def clusters_step(ctx: RunContext) -> StepResult:
     ]
     n = _insights(ctx, "clusters", rows)
     msg = _("%(k)s clusters chosen by %(c)s.") % {"k": res.k, "c": _criterion_text(res.criterion)}
+    extra = [str(m) for m in getattr(res, "messages", []) or []]
     return StepResult(
         kinds=["clusters"],
         rows={"clusters": len(res.descriptions), "members": n},
-        messages=[msg],
+        messages=[msg, *extra],
         replaced=[(ClusterProfile, {}), (CustomerInsight, {"kind": "clusters"})],
     )
 
@@ -264,8 +277,7 @@ def churn_step(ctx: RunContext) -> StepResult:
     msgs = [
         _("Churn model AUC on a held-out later period: %(a)s.") % {"a": "—" if auc is None else f"{auc:.3f}"}
     ]
-    if getattr(res, "message", ""):
-        msgs.append(str(res.message))
+    msgs += [str(m) for m in getattr(res, "messages", []) or []]
     from guanxi.analytics.models import AnalysisRun
 
     AnalysisRun.all_workspaces.filter(pk=ctx.run.pk).update(parameters=ctx.run.parameters)
@@ -277,7 +289,8 @@ def churn_step(ctx: RunContext) -> StepResult:
 def clv_step(ctx: RunContext) -> StepResult:
     mod = _mining("clv")
     require_orders(ctx.scope())
-    out = mod.clv(_order_events(ctx), as_of=ctx.as_of.date() if hasattr(mod, "clv") else dt.date.today())
+    msgs: list[str] = []
+    out = mod.clv(_order_events(ctx), as_of=ctx.as_of, messages=msgs)
     rows = [
         (
             r["customer_id"],
@@ -293,4 +306,6 @@ def clv_step(ctx: RunContext) -> StepResult:
         for r in out.iter_rows(named=True)
     ]
     n = _insights(ctx, "clv", rows)
-    return StepResult(kinds=["clv"], rows={"customers": n}, replaced=[(CustomerInsight, {"kind": "clv"})])
+    return StepResult(
+        kinds=["clv"], rows={"customers": n}, messages=msgs, replaced=[(CustomerInsight, {"kind": "clv"})]
+    )
