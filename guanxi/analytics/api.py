@@ -44,7 +44,7 @@ class RunIn(Schema):
 
 
 @router.get("/analytics/runs", response={200: page_of(RunOut), **ERRORS}, summary="List analysis runs")
-def runs(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def analysis_runs(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
     return paginate(
         selectors.run_list(actor=member(request)), order=("-created_at", "-id"), limit=limit, cursor=cursor
     )
@@ -130,7 +130,7 @@ class LeadScoreOut(Schema):
 @router.get(
     "/analytics/rules", response={200: page_of(RuleOut), **ERRORS}, summary="Basket rules (current run)"
 )
-def rules(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def basket_rules(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
     qs = selectors.rule_list(actor=member(request))
     return paginate(qs, order=("-lift", "-id"), limit=limit, cursor=cursor)
 
@@ -140,7 +140,7 @@ def rules(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = C
     response={200: page_of(SequenceOut), **ERRORS},
     summary="Purchase sequences (current run)",
 )
-def sequences(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def purchase_sequences(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
     qs = selectors.sequence_list(actor=member(request))
     return paginate(qs, order=("-support", "-id"), limit=limit, cursor=cursor)
 
@@ -150,7 +150,7 @@ def sequences(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None
     response={200: page_of(ClusterOut), **ERRORS},
     summary="Customer clusters (current run)",
 )
-def clusters(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def customer_clusters(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
     qs = selectors.cluster_list(actor=member(request))
     return paginate(qs, order=("cluster", "id"), limit=limit, cursor=cursor)
 
@@ -160,7 +160,7 @@ def clusters(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None 
     response={200: page_of(ForecastOut), **ERRORS},
     summary="Monthly revenue: actuals and forecast with 95% intervals (current run)",
 )
-def forecasts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def revenue_forecasts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
     qs = selectors.forecast_list(actor=member(request))
     return paginate(qs, order=("period", "id"), limit=limit, cursor=cursor)
 
@@ -168,7 +168,7 @@ def forecasts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None
 @router.get(
     "/analytics/alerts", response={200: page_of(AlertOut), **ERRORS}, summary="Deviations (current run)"
 )
-def alerts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def analytics_alerts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
     qs = selectors.alert_list(actor=member(request))
     return paginate(qs, order=("-score", "-id"), limit=limit, cursor=cursor)
 
