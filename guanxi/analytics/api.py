@@ -140,7 +140,9 @@ def basket_rules(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | N
     response={200: page_of(SequenceOut), **ERRORS},
     summary="Purchase sequences (current run)",
 )
-def purchase_sequences(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def purchase_sequences(
+    request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
+) -> dict:
     qs = selectors.sequence_list(actor=member(request))
     return paginate(qs, order=("-support", "-id"), limit=limit, cursor=cursor)
 
@@ -150,7 +152,9 @@ def purchase_sequences(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: s
     response={200: page_of(ClusterOut), **ERRORS},
     summary="Customer clusters (current run)",
 )
-def customer_clusters(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def customer_clusters(
+    request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
+) -> dict:
     qs = selectors.cluster_list(actor=member(request))
     return paginate(qs, order=("cluster", "id"), limit=limit, cursor=cursor)
 
@@ -160,7 +164,9 @@ def customer_clusters(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: st
     response={200: page_of(ForecastOut), **ERRORS},
     summary="Monthly revenue: actuals and forecast with 95% intervals (current run)",
 )
-def revenue_forecasts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def revenue_forecasts(
+    request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
+) -> dict:
     qs = selectors.forecast_list(actor=member(request))
     return paginate(qs, order=("period", "id"), limit=limit, cursor=cursor)
 
@@ -168,7 +174,9 @@ def revenue_forecasts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: st
 @router.get(
     "/analytics/alerts", response={200: page_of(AlertOut), **ERRORS}, summary="Deviations (current run)"
 )
-def analytics_alerts(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY) -> dict:
+def analytics_alerts(
+    request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
+) -> dict:
     qs = selectors.alert_list(actor=member(request))
     return paginate(qs, order=("-score", "-id"), limit=limit, cursor=cursor)
 

@@ -42,10 +42,23 @@ def server(tmp_path_factory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("analytics-browser")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = sub_env(GUANXI_DATA_DIR=str(data), GUANXI_DATABASE_URL="", GUANXI_REDIS_URL="", GUANXI_BASE_URL=base)
+    env = sub_env(
+        GUANXI_DATA_DIR=str(data), GUANXI_DATABASE_URL="", GUANXI_REDIS_URL="", GUANXI_BASE_URL=base
+    )
     run = lambda *a: subprocess.run([sys.executable, *a], cwd=ROOT, env=env, check=True, timeout=300)  # noqa: E731
     run("-m", "guanxi", "migrate")
-    run("-m", "guanxi", "workspace", "create", "--name", "Tea Shop", "--owner", USERNAME, "--password", PASSWORD)
+    run(
+        "-m",
+        "guanxi",
+        "workspace",
+        "create",
+        "--name",
+        "Tea Shop",
+        "--owner",
+        USERNAME,
+        "--password",
+        PASSWORD,
+    )
     slug = subprocess.run(
         [sys.executable, "-m", "guanxi", "manage", "shell", "-c",
          "from guanxi.workspaces.models import Workspace; print(Workspace.objects.order_by('pk').first().slug)"],
