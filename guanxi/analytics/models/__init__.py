@@ -118,10 +118,15 @@ class RfmSegment(models.TextChoices):
 class CustomerProfile(TenantModel):
     """The customer profile (客户画像) of one customer in one run: order aggregates, value tier, RFM, lifecycle.
 
-    Written by the tiers/RFM/lifecycle step (kind ``tiers``; ``rfm`` and ``lifecycle`` point at the same run)."""
+    Written by the tiers/RFM/lifecycle step (kind ``tiers``; ``rfm`` and ``lifecycle`` point at the same run).
+    Run and customer carry no database foreign-key constraint (db_constraint=False): a run writes a million rows
+    at once and the deferred per-row checks at COMMIT cost as much as the write (benchmarks/analytics_rfm.py);
+    the rows are written from ids just read in the same transaction, and Django still cascades deletes."""
 
-    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     orders = models.PositiveIntegerField(default=0)
     monetary = models.DecimalField(max_digits=18, decimal_places=2, default=0)
     returns = models.DecimalField(max_digits=18, decimal_places=2, default=0)
