@@ -12,6 +12,7 @@ guanxi import customers FILE --workspace W [--on-duplicate skip|update|create] [
 guanxi import orders FILE --workspace W [--create-customers] [--create-products] [--mapping JSON] [--json]
 guanxi export customers --workspace W --format csv|xlsx|vcard --output FILE [--filter key=value ...] [--user U]
 guanxi dedupe scan --workspace W [--json]   find likely duplicate customers (review them in the web UI / API)
+guanxi analyze --workspace W [--only tiers,rfm,...] [--json]   run the analyses now, in the foreground
 guanxi check                            validate settings and the database connection
 guanxi compilemessages                  build the zh-Hans/English translation catalogues
 guanxi manage ARGS...                   any Django management command
@@ -545,6 +546,48 @@ def cmd_dedupe_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- analytics -------------------------------------------------------------------------------------------------
+@command("analyze")
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Run the analyses of a workspace now, in this process (progress on stderr), and print a summary."""
+    _setup_django()
+    from django.utils import timezone
+
+    from guanxi.analytics.models import AnalysisRun
+    from guanxi.analytics.services.runs import analysis_run_execute, parse_kinds
+    from guanxi.core.context import workspace_context
+    from guanxi.core.errors import AppError
+    from guanxi.ledger.services import audit_record
+
+    ws = _find_workspace(args.workspace)
+    try:
+        kinds = parse_kinds(args.only)
+    except AppError as exc:
+        raise _fail(exc) from exc
+    with workspace_context(ws):
+        run = AnalysisRun.objects.create(kinds=kinds, trigger="cli", as_of=timezone.now())
+        audit_record(workspace=ws, actor=None, action="analytics.run", obj=run, after={"kinds": kinds})
+
+    def progress(r: Any, step: str) -> None:
+        if not args.json:
+            print(f"[{r.progress:3d}%] {step}", file=sys.stderr, flush=True)
+
+    run = analysis_run_execute(run.pk, progress=progress)
+    data = {
+        "run_id": run.pk,
+        "status": run.status,
+        "kinds": run.kinds,
+        "row_counts": run.row_counts,
+        "timings": run.timings,
+        "messages": run.messages,
+    }
+    lines = [f"run {run.pk}: {run.status}"]
+    lines += [f"  {k}: {v} rows" for k, v in run.row_counts.items()]
+    lines += [f"  [{m['level']}] {m['kind']}: {m['text']}" for m in run.messages]
+    emit(args, data, "\n".join(lines))
+    return 0 if run.status in ("succeeded", "partial") else 1
+
+
 @command("export customers")
 def cmd_export_customers(args: argparse.Namespace) -> int:
     """Export customers (masked by the acting member's personal-data scope) to a file."""
@@ -732,6 +775,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = dd.add_parser("scan", help="scan a workspace for likely duplicates now")
     sp.add_argument("--workspace", required=True, help="workspace id or slug")
     sp.add_argument("--json", action="store_true")
+    sp = add("analyze", "run the analyses of a workspace now (tiers, RFM, lifecycle, mining, forecasts, ...)")
+    sp.add_argument("--workspace", required=True, help="workspace id or slug")
+    sp.add_argument(
+        "--only",
+        default="",
+        help="comma-separated: tiers,rfm,lifecycle,baskets,sequences,clusters,churn,clv,anomalies,forecast,leads,"
+        "lookalikes (default: all)",
+    )
     return p
 
 

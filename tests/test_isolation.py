@@ -76,6 +76,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "claim_id": lambda w, objs: objs["expense_claim"].pk,
     "receipt_id": lambda w, objs: objs["receipt"].pk,
     "activity_id": lambda w, objs: objs["activity"].pk,
+    "run_id": lambda w, objs: objs["analysis_run"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -200,6 +201,11 @@ def a_objects(world: World, customers) -> dict:
     from tests.contact_center.test_api import cc_objects
 
     objs.update(cc_objects(world))
+    from guanxi.analytics.models import AnalysisRun
+
+    objs["analysis_run"] = AnalysisRun.all_workspaces.create(
+        workspace=world.ws_a, kinds=["tiers"], status="succeeded"
+    )
     return objs
 
 

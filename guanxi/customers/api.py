@@ -141,6 +141,11 @@ class CustomerDetailOut(CustomerOut):
     addresses: list[AddressOut]
     may_reveal: bool
     merged_into_id: int | None
+    profile: dict[str, Any] | None = Field(
+        None,
+        description="Analytics profile (tier, rfm, stage, cluster, churn, clv, next_purchase, recommendations), "
+        "each with why and run_id; null without analytics access.",
+    )
 
 
 class _CustomerFields(Schema):
@@ -207,6 +212,11 @@ class CustomerFilters(Schema):
     created_after: str | None = Field(None, description="Date or date-time, inclusive.")
     created_before: str | None = Field(None, description="Date (inclusive) or date-time (exclusive).")
     company_id: int | None = None
+    tier: Literal["vip", "major", "ordinary", "small"] | None = Field(
+        None, description="Value tier (analytics)."
+    )
+    stage: Literal["new", "active", "sleeping", "lost"] | None = Field(None, description="Lifecycle stage.")
+    rfm_segment: str | None = Field(None, description="RFM segment, e.g. champions, at_risk, hibernating.")
     sort: Sort = "-created_at"
 
 
@@ -220,9 +230,12 @@ def _present_list(request: HttpRequest, rows: list) -> list[dict]:
 def _present_one(request: HttpRequest, customer_id: int) -> dict:
     actor = member(request)
     data = customer_360(actor, customer_id)
-    return present_customer(
+    out = present_customer(
         actor, data.customer, phones=data.phones, emails=data.emails, addresses=data.addresses, tags=data.tags
     )
+    from guanxi.analytics.selectors import customer_profile
+
+    return {**out, "profile": customer_profile(actor=actor, customer=data.customer)}
 
 
 @router.get("/customers", response={200: page_of(CustomerOut), **ERRORS}, summary="List customers")

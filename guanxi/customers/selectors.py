@@ -63,6 +63,7 @@ STANDARD_FILTERS = (
     "created_after",
     "created_before",
     "company_id",
+    *("tier", "stage", "rfm_segment"),  # segments of the current analytics results (guanxi.analytics)
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -228,6 +229,15 @@ def customer_filter(
             errors["company_id"] = _("Enter a whole number.")
         else:
             qs = qs.filter(company_id=int(company))
+    for name in ("tier", "stage", "rfm_segment"):
+        value = get(name)
+        if value:
+            from guanxi.analytics.selectors import segment_customer_ids
+
+            try:
+                qs = qs.filter(pk__in=segment_customer_ids(name, value))
+            except ValueError:
+                errors[name] = _("Unknown segment.")
     custom_keys = [k for k in params if str(k).startswith("custom.")]
     if custom_keys:
         defs = {d.key: d for d in (definitions if definitions is not None else customfield_list())}

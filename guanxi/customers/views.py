@@ -64,6 +64,7 @@ PAGE_SIZE = 50
 TIMELINE_PAGE = 20
 LIST_KEYS = ("q", "kind", "owner_id", "source", "province", "city", "industry", "tag", "consent_phone",
              "consent_sms", "consent_email", "created_after", "created_before", "company_id", "sort")  # fmt: skip
+LIST_KEYS += ("tier", "stage", "rfm_segment")  # segments of the analytics results (guanxi.analytics)
 
 
 def _owners(actor: Any) -> list:

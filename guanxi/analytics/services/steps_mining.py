@@ -1,0 +1,311 @@
+"""Steps that feed the mining algorithms (``guanxi.analytics.mining``: frames in, frames out) and persist what they
+return as rows under the run: basket rules and cross-sell recommendations, purchase sequences and the likely next
+purchase, clusters with their concept descriptions, churn risk with its factors and holdout AUC, lifetime value."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import polars as pl
+from django.utils.translation import gettext as _
+
+from guanxi.analytics.features import order_lines_frame
+from guanxi.analytics.models import AssociationRule, ClusterProfile, CustomerInsight, SequencePattern
+from guanxi.analytics.services.runs import RunContext, StepResult, StepSkipped
+from guanxi.analytics.services.steps_more import _orders
+from guanxi.analytics.services.steps_profile import require_orders
+
+MAX_ROWS = 5000
+
+
+def _mining(module: str) -> Any:
+    try:
+        return importlib.import_module(f"guanxi.analytics.mining.{module}")
+    except ImportError:
+        raise StepSkipped(
+            _("This analysis is not available in this version (mining module missing).")
+        ) from None
+
+
+def _lines(ctx: RunContext) -> pl.DataFrame:
+    if "lines" not in ctx.cache:
+        ctx.cache["lines"] = order_lines_frame(ctx.scope())
+    return ctx.cache["lines"]
+
+
+def _order_events(ctx: RunContext) -> pl.DataFrame:
+    """customer_id, ordered_at (datetime), amount (float): the orders as the churn and CLV models take them."""
+    o = _orders(ctx)
+    return o.select(
+        "customer_id",
+        pl.from_epoch("ts", time_unit="s").alias("ordered_at"),
+        (pl.col("amount_cents") / 100).alias("amount"),
+    )
+
+
+def _finite(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _insights(ctx: RunContext, kind: str, rows: list[tuple[int, float | None, str, dict]]) -> int:
+    objs = [
+        CustomerInsight(
+            workspace_id=ctx.run.workspace_id,
+            run_id=ctx.run.pk,
+            kind=kind,
+            customer_id=c,
+            score=s,
+            label=label[:200],
+            detail=d,
+        )
+        for c, s, label, d in rows
+    ]
+    CustomerInsight.objects.bulk_create(objs, batch_size=5000)
+    return len(objs)
+
+
+def baskets_step(ctx: RunContext) -> StepResult:
+    mod = _mining("baskets")
+    require_orders(ctx.scope())
+    lines = _lines(ctx)
+    if lines.height == 0:
+        raise StepSkipped(_("No order lines with a product: basket rules need products on orders."))
+    msgs: list[str] = []
+    rules = mod.association_rules(
+        lines.select(pl.col("order_id").alias("basket_id"), pl.col("product_id").alias("item_id")),
+        messages=msgs,
+    )
+    rules = rules.sort("lift", descending=True).head(MAX_ROWS)
+    AssociationRule.objects.bulk_create(
+        [
+            AssociationRule(
+                workspace_id=ctx.run.workspace_id,
+                run_id=ctx.run.pk,
+                antecedent=list(r["antecedent"]),
+                consequent=list(r["consequent"]),
+                support=r["support"],
+                confidence=r["confidence"],
+                lift=r["lift"],
+                conviction=_finite(r["conviction"]),
+                count=int(r["count"] or 0),
+            )
+            for r in rules.iter_rows(named=True)
+        ],
+        batch_size=2000,
+    )
+    owned = lines.select("customer_id", pl.col("product_id").alias("item_id")).unique()
+    recs = mod.cross_sell(rules, owned, top_n=5, messages=msgs) if rules.height else pl.DataFrame()
+    rows = [
+        (
+            r["customer_id"],
+            float(r["score"]),
+            str(r["item_id"]),
+            {
+                "item_id": r["item_id"],
+                "because": list(r["rule_antecedent"]),
+                "confidence": r["confidence"],
+                "lift": r["lift"],
+            },
+        )
+        for r in recs.iter_rows(named=True)
+    ]
+    n = _insights(ctx, "baskets", rows)
+    return StepResult(
+        kinds=["baskets"],
+        messages=msgs,
+        rows={"rules": rules.height, "recommendations": n},
+        replaced=[(AssociationRule, {}), (CustomerInsight, {"kind": "baskets"})],
+    )
+
+
+def sequences_step(ctx: RunContext) -> StepResult:
+    mod = _mining("sequences")
+    require_orders(ctx.scope())
+    lines = _lines(ctx)
+    if lines.height == 0:
+        raise StepSkipped(_("No order lines with a product: sequences need products on orders."))
+    events = lines.select(
+        "customer_id", pl.from_epoch("ts", time_unit="s").alias("ts"), pl.col("product_id").alias("item_id")
+    )
+    msgs: list[str] = []
+    patterns = mod.sequential_patterns(events, messages=msgs)
+    top = patterns.sort("support", descending=True).head(MAX_ROWS)
+    SequencePattern.objects.bulk_create(
+        [
+            SequencePattern(
+                workspace_id=ctx.run.workspace_id,
+                run_id=ctx.run.pk,
+                sequence=_plain(r["sequence"]),
+                support=r["support"],
+                count=int(r["count"] or 0),
+            )
+            for r in top.iter_rows(named=True)
+        ],
+        batch_size=2000,
+    )
+    nxt = mod.next_purchase(patterns, events, top_n=3, messages=msgs) if patterns.height else pl.DataFrame()
+    rows = [
+        (
+            r["customer_id"],
+            float(r["confidence"]),
+            str(r["item_id"]),
+            {"item_id": r["item_id"], "pattern": r["pattern"]},
+        )
+        for r in nxt.iter_rows(named=True)
+    ]
+    n = _insights(ctx, "sequences", rows)
+    return StepResult(
+        kinds=["sequences"],
+        messages=msgs,
+        rows={"patterns": top.height, "next_purchase": n},
+        replaced=[(SequencePattern, {}), (CustomerInsight, {"kind": "sequences"})],
+    )
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, pl.Series):
+        v = v.to_list()
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def clusters_step(ctx: RunContext) -> StepResult:
+    mod = _mining("clusters")
+    require_orders(ctx.scope())
+    agg = ctx.cache.get("aggregates")
+    if agg is None:
+        from guanxi.analytics.features import customer_aggregates
+
+        agg = customer_aggregates(ctx.scope())
+    now = ctx.as_of_ts
+    feats = agg.select(
+        "customer_id",
+        pl.col("orders").cast(pl.Float64).alias("orders"),
+        ((pl.col("monetary_cents") - pl.col("returns_cents")).clip(lower_bound=0) / 100).alias("spend"),
+        ((now - pl.col("last_ts")) / 86400).alias("days_since_last_order"),
+        ((now - pl.col("first_ts")) / 86400).alias("tenure_days"),
+        (pl.col("monetary_cents") / pl.col("orders") / 100).alias("avg_order_value"),
+    )
+    if feats.height < 10:
+        raise StepSkipped(
+            _("Clustering needs at least 10 customers with orders (have %(n)s).") % {"n": feats.height}
+        )
+    res = mod.cluster_customers(feats)
+    for d in res.descriptions:
+        ClusterProfile.objects.create(
+            workspace_id=ctx.run.workspace_id,
+            run_id=ctx.run.pk,
+            cluster=int(d.cluster),
+            size=int(d.size),
+            share=float(d.share),
+            text_en=d.text_en,
+            text_zh=d.text_zh,
+            features=[
+                {
+                    "feature": f.feature,
+                    "cluster_mean": _jsonable(f.cluster_mean),
+                    "rest_mean": _jsonable(f.rest_mean),
+                    "effect_size": _jsonable(f.effect_size),
+                }
+                for f in d.features
+            ],
+        )
+    texts = {int(d.cluster): d for d in res.descriptions}
+    rows = [
+        (
+            c,
+            float(k),
+            f"#{k}",
+            {
+                "cluster": int(k),
+                "text_en": texts[int(k)].text_en if int(k) in texts else "",
+                "text_zh": texts[int(k)].text_zh if int(k) in texts else "",
+            },
+        )
+        for c, k in res.labels.select("customer_id", "cluster").iter_rows()
+    ]
+    n = _insights(ctx, "clusters", rows)
+    msg = _("%(k)s clusters chosen by %(c)s.") % {"k": res.k, "c": _criterion_text(res.criterion)}
+    extra = [str(m) for m in getattr(res, "messages", []) or []]
+    return StepResult(
+        kinds=["clusters"],
+        rows={"clusters": len(res.descriptions), "members": n},
+        messages=[msg, *extra],
+        replaced=[(ClusterProfile, {}), (CustomerInsight, {"kind": "clusters"})],
+    )
+
+
+def _criterion_text(c: Any) -> str:
+    if isinstance(c, dict):
+        return str(c.get("name", c))
+    return str(getattr(c, "name", c))
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, str | int) or v is None:
+        return v
+    try:
+        return round(float(v), 4)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def churn_step(ctx: RunContext) -> StepResult:
+    mod = _mining("churn")
+    require_orders(ctx.scope())
+    res = mod.churn_model(_order_events(ctx), as_of=ctx.as_of.date())
+    if getattr(res, "scores", None) is None or res.scores.height == 0:
+        raise StepSkipped(getattr(res, "message", "") or _("Not enough history to train a churn model."))
+    rows = [
+        (
+            r["customer_id"],
+            float(r["probability"]),
+            ", ".join(r["top_factors"] or [])[:200],
+            {"factors": list(r["top_factors"] or [])},
+        )
+        for r in res.scores.iter_rows(named=True)
+    ]
+    n = _insights(ctx, "churn", rows)
+    auc = _finite(getattr(res, "auc_holdout", None))
+    ctx.run.parameters["churn_auc"] = auc
+    msgs = [
+        _("Churn model AUC on a held-out later period: %(a)s.") % {"a": "—" if auc is None else f"{auc:.3f}"}
+    ]
+    msgs += [str(m) for m in getattr(res, "messages", []) or []]
+    from guanxi.analytics.models import AnalysisRun
+
+    AnalysisRun.all_workspaces.filter(pk=ctx.run.pk).update(parameters=ctx.run.parameters)
+    return StepResult(
+        kinds=["churn"], rows={"scores": n}, messages=msgs, replaced=[(CustomerInsight, {"kind": "churn"})]
+    )
+
+
+def clv_step(ctx: RunContext) -> StepResult:
+    mod = _mining("clv")
+    require_orders(ctx.scope())
+    msgs: list[str] = []
+    out = mod.clv(_order_events(ctx), as_of=ctx.as_of, messages=msgs)
+    rows = [
+        (
+            r["customer_id"],
+            _finite(r["clv"]),
+            "",
+            {
+                "expected_purchases": _finite(r["expected_purchases"]),
+                "expected_avg_value": _finite(r["expected_avg_value"]),
+                "prob_alive": _finite(r["prob_alive"]),
+                "horizon_days": 365,
+            },
+        )
+        for r in out.iter_rows(named=True)
+    ]
+    n = _insights(ctx, "clv", rows)
+    return StepResult(
+        kinds=["clv"], rows={"customers": n}, messages=msgs, replaced=[(CustomerInsight, {"kind": "clv"})]
+    )

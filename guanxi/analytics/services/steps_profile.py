@@ -1,0 +1,166 @@
+"""The tiers + RFM + lifecycle step: one GROUP BY in the database, polars for the scores, a bulk write back, and
+the stage changes on the customers' timelines (idempotent per run and customer)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import polars as pl
+from django.db import connection
+from django.utils.translation import gettext as _
+
+from guanxi.analytics.features import customer_aggregates
+from guanxi.analytics.models import CustomerProfile, Stage
+from guanxi.analytics.persist import bulk_insert, current_run_id
+from guanxi.analytics.profiling import compute_profiles
+from guanxi.analytics.services.runs import RunContext, StepResult, StepSkipped
+from guanxi.core.errors import NotFound
+
+PROFILE_COLUMNS = [
+    "workspace_id",
+    "run_id",
+    "customer_id",
+    "orders",
+    "monetary",
+    "returns",
+    "first_order_at",
+    "last_order_at",
+    "recency_days",
+    "tier",
+    "value_share",
+    "value_rank",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_segment",
+    "stage",
+    "previous_stage",
+]
+
+
+def scope_messages(scope) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the order scope left out, in words (shared by every step that reads orders)."""
+    out = []
+    if scope.other_currency_orders:
+        others = ", ".join(sorted(c for c in scope.currencies if c != scope.currency))
+        out.append(
+            _(
+                "%(n)s orders in other currencies (%(c)s) were left out: values in different currencies cannot be "
+                "added. Analyses use %(main)s, the currency of most orders."
+            )
+            % {"n": scope.other_currency_orders, "c": others, "main": scope.currency}
+        )
+    if scope.nonpositive:
+        out.append(_("%(n)s orders with a zero or negative total were left out.") % {"n": scope.nonpositive})
+    return out
+
+
+def require_orders(scope) -> None:  # type: ignore[no-untyped-def]
+    if scope.total_orders == 0:
+        raise StepSkipped(_("No orders yet: this analysis needs order history."))
+    if scope.total_orders - scope.other_currency_orders - scope.nonpositive <= 0:
+        raise StepSkipped(_("No orders with a positive total in %(c)s.") % {"c": scope.currency})
+
+
+def _money(col: str) -> pl.Expr:
+    c = pl.col(col).clip(lower_bound=0)
+    return pl.format("{}.{}", c // 100, (c % 100).cast(pl.String).str.zfill(2))
+
+
+def _stamp(col: str) -> pl.Expr:
+    fmt = "%Y-%m-%d %H:%M:%S+00" if connection.vendor == "postgresql" else "%Y-%m-%d %H:%M:%S"
+    return pl.from_epoch(pl.col(col), time_unit="s").dt.strftime(fmt)
+
+
+def profile_step(ctx: RunContext) -> StepResult:
+    clock = ctx.cache.setdefault("timings", {})
+    t0 = time.perf_counter()
+    scope = ctx.scope()
+    require_orders(scope)
+    messages = scope_messages(scope)
+    agg = customer_aggregates(scope)
+    ctx.cache["aggregates"] = agg
+    t1 = time.perf_counter()
+    clock["profile.read"] = round(t1 - t0, 3)
+    profiles = compute_profiles(agg, as_of_ts=ctx.as_of_ts, settings=ctx.settings)
+    if profiles.height == 1:
+        messages.append(
+            _("Only one customer has orders: tiers and RFM scores compare customers and mean little.")
+        )
+    over = int((agg["returns_cents"] > agg["monetary_cents"]).sum())
+    if over:
+        messages.append(
+            _("%(n)s customers had refunds larger than their purchases: their value counts as zero.")
+            % {"n": over}
+        )
+    if profiles["first_ts"].n_unique() == 1 and profiles["last_ts"].n_unique() == 1 and profiles.height > 1:
+        messages.append(
+            _("All orders are on one day: recency does not tell customers apart (every R score is 3).")
+        )
+    prev_run = current_run_id("tiers")
+    if prev_run is not None:
+        prev = pl.DataFrame(
+            list(CustomerProfile.objects.filter(run_id=prev_run).values_list("customer_id", "stage")),
+            schema={"customer_id": pl.Int64, "previous_stage": pl.String},
+            orient="row",
+        )
+        profiles = profiles.join(prev, on="customer_id", how="left")
+    else:
+        profiles = profiles.with_columns(pl.lit(None, dtype=pl.String).alias("previous_stage"))
+    out = profiles.with_columns(
+        pl.lit(ctx.run.workspace_id).alias("workspace_id"),
+        pl.lit(ctx.run.pk).alias("run_id"),
+        _money("monetary_cents").alias("monetary"),
+        _money("returns_cents").alias("returns"),
+        _stamp("first_ts").alias("first_order_at"),
+        _stamp("last_ts").alias("last_order_at"),
+        pl.col("previous_stage").fill_null(""),
+    )
+    t2 = time.perf_counter()
+    clock["profile.compute"] = round(t2 - t1, 3)
+    written = bulk_insert(CustomerProfile, out, PROFILE_COLUMNS)
+    t3 = time.perf_counter()
+    clock["profile.write"] = round(t3 - t2, 3)
+    changes = out.filter((pl.col("previous_stage") != "") & (pl.col("previous_stage") != pl.col("stage")))
+    recorded = _record_stage_changes(ctx, changes.select("customer_id", "previous_stage", "stage"))
+    clock["profile.timeline"] = round(time.perf_counter() - t3, 3)
+    ctx.cache["profiles"] = profiles
+    return StepResult(
+        kinds=["tiers", "rfm", "lifecycle"],
+        rows={"profiles": written, "stage_changes": recorded},
+        messages=messages,
+        replaced=[(CustomerProfile, {})],
+    )
+
+
+def _record_stage_changes(ctx: RunContext, changes: pl.DataFrame) -> int:
+    """One timeline entry per customer whose lifecycle stage changed (key: run + customer, so a retry adds none).
+
+    Later automation can trigger on these entries (kind "system", source_type "analytics.stage")."""
+    from guanxi.customers.timeline import interaction_record
+
+    labels = dict(Stage.choices)
+    when = ctx.as_of if ctx.as_of.tzinfo else ctx.as_of.replace(tzinfo=dt.UTC)
+    n = 0
+    for cid, before, after in changes.iter_rows():
+        subject = _("Lifecycle stage changed: %(a)s → %(b)s") % {
+            "a": labels.get(before, before),
+            "b": labels.get(after, after),
+        }
+        try:
+            interaction_record(
+                workspace=ctx.run.workspace,
+                customer_id=cid,
+                kind="system",
+                occurred_at=when,
+                subject=subject,
+                source_type="analytics.stage",
+                source_id=str(ctx.run.pk),
+                data={"from": before, "to": after, "run_id": ctx.run.pk},
+                external_key=f"analytics:stage:{ctx.run.pk}:{cid}",
+            )
+        except NotFound:  # the customer is gone since the orders were read
+            continue
+        n += 1
+    return n
