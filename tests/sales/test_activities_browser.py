@@ -49,7 +49,7 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 
 def test_create_see_in_calendar_complete_and_find_on_timeline(server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     due = (dt.datetime.now(ZoneInfo("Asia/Shanghai")) + dt.timedelta(days=2)).replace(
         hour=10, minute=30, second=0, microsecond=0
@@ -117,9 +117,9 @@ def test_create_see_in_calendar_complete_and_find_on_timeline(server):
             assert "季度复盘会" in timeline and "确定明年续约" in timeline
             # and in 简体中文 the calendar speaks Chinese
             page.goto(f"{server}/sales/activities/calendar/")
-            page.select_option("[data-testid=language-switch]", "zh-hans")
-            page.wait_for_load_state()
-            assert "日历" in page.locator("h1").inner_text()
+            with page.expect_navigation():
+                page.select_option("[data-testid=language-switch]", "zh-hans")
+            expect(page.locator("h1")).to_contain_text("日历")
         except Exception:
             RESULTS.mkdir(exist_ok=True)
             page.screenshot(path=str(RESULTS / "activities-browser-failure.png"), full_page=True)
