@@ -106,7 +106,7 @@ def test_merge_and_split(world, customers, api_for):  # noqa: F811
     src = api.get(f"/tickets/{a['id']}").json()
     assert src["status"] == "closed" and src["merged_into_id"] == b["id"]
     msgs = api.get(f"/tickets/{b['id']}/messages").json()
-    assert [m["body"] for m in msgs][0] == "from A" and "#%d" % a["id"] in msgs[1]["body"]
+    assert [m["body"] for m in msgs][0] == "from A" and f"#{a['id']}" in msgs[1]["body"]
     r = api.post(f"/tickets/{b['id']}/split", {"message_ids": [msgs[0]["id"]], "subject": "另一个问题"})
     assert r.status_code == 201, r.content
     new = r.json()
