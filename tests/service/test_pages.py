@@ -34,7 +34,7 @@ def test_open_a_ticket_from_the_customer_page(world, customers):
     page = c.get(f"/customers/{cid}/")
     assert page.status_code == 200 and f"/service/tickets/new/?customer={cid}" in page.content.decode()
     r = c.post(
-        "/service/tickets/new/?customer=%d" % cid, {"subject": "", "priority": "normal", "type": "ticket"}
+        f"/service/tickets/new/?customer={cid}", {"subject": "", "priority": "normal", "type": "ticket"}
     )
     assert r.status_code == 422
     r = c.post(
