@@ -244,3 +244,41 @@ def ticket_message_add(request: HttpRequest, ticket_id: int, payload: MessageIn)
         actor=member(request), ticket=ticket_id, kind=payload.kind, body=payload.body, files=files
     )
     return Status(201, msg)
+
+
+class InboundOut(Schema):
+    ticket_id: int
+    created: bool = Field(
+        description="True: a new ticket; false: the email joined an existing ticket's thread."
+    )
+
+
+@router.post(
+    "/inbound/email",
+    response={200: InboundOut, 201: InboundOut, **ERRORS},
+    summary="Receive an email (raw RFC 822) as a ticket",
+    openapi_extra={
+        "requestBody": {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+def inbound_email(request: HttpRequest) -> Status:
+    """The mail hook: post the raw message (Content-Type message/rfc822). A new message opens a ticket (201); an
+    answer joins its ticket by In-Reply-To/References (200). Malformed or huge messages and refused attachments
+    are 422 with the field named."""
+    from django.core.exceptions import RequestDataTooBig
+
+    from guanxi.service.services.inbound import MAX_MESSAGE_BYTES, ticket_from_email
+    from guanxi.workspaces import permissions
+    from guanxi.workspaces.permissions import Module
+
+    permissions.require(member(request), Module.SERVICE, "edit")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ValidationFailed(
+            fields={
+                "message": _("The message is too large: at most %(mb)s MB.") % {"mb": MAX_MESSAGE_BYTES >> 20}
+            }
+        ) from None
+    result = ticket_from_email(raw=raw)
+    return Status(201 if result.created else 200, {"ticket_id": result.ticket.pk, "created": result.created})
