@@ -40,8 +40,11 @@ def _post(api: Api, raw: bytes):
 
 
 def test_new_mail_opens_a_ticket_and_the_answer_joins_it(
-    world, customers, api_for, django_capture_on_commit_callbacks
-):  # noqa: F811
+    world,
+    customers,
+    api_for,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
     api = api_for(world.alice)
     r = _post(api, _email(attach=("截图.png", PNG, "image", "png")))
     assert r.status_code == 201, r.content
