@@ -69,6 +69,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "return_id": lambda w, objs: objs["order_return"].pk,
     "ticket_id": lambda w, objs: objs["ticket"].pk,
     "attachment_id": lambda w, objs: objs["attachment"].pk,
+    "calendar_id": lambda w, objs: objs["calendar"].pk,
 }
 
 # Values that must never appear in what the outsider receives.

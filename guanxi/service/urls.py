@@ -1,6 +1,6 @@
 from django.urls import path
 
-from guanxi.service import views
+from guanxi.service import views, views_setup
 
 app_name = "service"
 urlpatterns = [
@@ -14,4 +14,7 @@ urlpatterns = [
     path("tickets/<int:ticket_id>/merge/", views.ticket_merge_view, name="ticket_merge"),
     path("tickets/<int:ticket_id>/split/", views.ticket_split_view, name="ticket_split"),
     path("attachments/<int:attachment_id>/", views.attachment_view, name="attachment"),
+    path("calendars/", views_setup.calendar_list_view, name="calendar_list"),
+    path("calendars/<int:calendar_id>/", views_setup.calendar_detail_view, name="calendar_detail"),
+    path("calendars/<int:calendar_id>/edit/", views_setup.calendar_edit_view, name="calendar_edit"),
 ]

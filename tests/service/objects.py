@@ -15,4 +15,12 @@ def service_objects(world, customers) -> dict:
         msg = ticket_message_add(
             actor=world.alice, ticket=ticket, kind="note", body="13800138000", files=[Upload("a.png", PNG)]
         )
-        return {"ticket": ticket, "ticket_message": msg, "attachment": msg.attachments.get()}
+        from guanxi.service.services.calendars import calendar_create
+
+        calendar = calendar_create(actor=world.olivia, name="A 日历")
+        return {
+            "ticket": ticket,
+            "ticket_message": msg,
+            "attachment": msg.attachments.get(),
+            "calendar": calendar,
+        }

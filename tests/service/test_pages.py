@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -132,3 +133,38 @@ def test_public_form_creates_customer_and_ticket_once(world, customers):
     with workspace_context(world.ws_a):
         assert Ticket.objects.count() == 1
     assert Client().get("/f/tickets/forged/").status_code == 404
+
+
+def test_calendar_pages_edit_a_year(world):
+    c = world.client_for(world.olivia)
+    r = c.post("/service/calendars/", {"name": "默认日历"})
+    assert r.status_code == 302
+    with workspace_context(world.ws_a):
+        from guanxi.service.models import CalendarDay, WorkingCalendar
+
+        cal = WorkingCalendar.objects.get()
+    page = c.get(f"/service/calendars/{cal.pk}/?year=2026").content.decode()
+    assert "春节" in page and "2026-02-14" in page
+    c.post(
+        f"/service/calendars/{cal.pk}/edit/",
+        {"action": "add", "first": "2026-11-02", "kind": "holiday", "year": "2026"},
+    )
+    r = c.post(
+        f"/service/calendars/{cal.pk}/edit/",
+        {"action": "add", "first": "2026-10-05", "last": "2026-10-08", "kind": "holiday", "year": "2026"},
+        follow=True,
+    )
+    assert "2026-10-05" in r.content.decode()  # the overlap is named
+    c.post(f"/service/calendars/{cal.pk}/edit/", {"action": "remove", "date": "2026-02-14", "year": "2026"})
+    with workspace_context(world.ws_a):
+        dates = set(CalendarDay.objects.filter(calendar=cal).values_list("date", flat=True))
+    assert (
+        dt.date(2026, 11, 2) in dates
+        and dt.date(2026, 2, 14) not in dates
+        and dt.date(2026, 10, 8) not in dates
+    )
+    alice = world.client_for(world.alice)  # service agent: may view, not change the set-up
+    alice.post(f"/service/calendars/{cal.pk}/edit/", {"action": "remove", "date": "2026-11-02"})
+    with workspace_context(world.ws_a):
+        assert CalendarDay.objects.filter(calendar=cal, date="2026-11-02").exists()
+    assert world.client_for(world.oscar).get(f"/service/calendars/{cal.pk}/").status_code == 404
