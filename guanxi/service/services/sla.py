@@ -149,10 +149,11 @@ def _rows(qs: Iterable[tuple], clock: BusinessClock) -> list[tuple]:
     return out
 
 
-def _write(rows: list[tuple], workspace_id: int) -> None:
-    """One UPDATE … FROM a temporary table of the new deadlines (COPY on PostgreSQL)."""
+def _write(rows: list[tuple], workspace_id: int) -> int:
+    """One UPDATE … FROM a temporary table of the new deadlines (COPY on PostgreSQL); only rows whose deadlines
+    changed are written (a calendar change moves only the deadlines after the changed days). Returns how many."""
     if not rows:
-        return
+        return 0
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS sla_new")
@@ -173,17 +174,25 @@ def _write(rows: list[tuple], workspace_id: int) -> None:
         cur.execute(
             "UPDATE service_ticket SET first_response_warn_at = n.frw, first_response_due_at = n.frd, "
             "resolution_warn_at = n.rw, resolution_due_at = n.rd FROM sla_new n "
-            "WHERE service_ticket.id = n.id AND service_ticket.workspace_id = %s",
+            "WHERE service_ticket.id = n.id AND service_ticket.workspace_id = %s AND ("
+            "service_ticket.first_response_warn_at IS DISTINCT FROM n.frw OR "
+            "service_ticket.first_response_due_at IS DISTINCT FROM n.frd OR "
+            "service_ticket.resolution_warn_at IS DISTINCT FROM n.rw OR "
+            "service_ticket.resolution_due_at IS DISTINCT FROM n.rd)",
             [workspace_id],
         )
+        changed = cur.rowcount
         cur.execute("DROP TABLE sla_new")
+    return changed
 
 
-def sla_recalculate(*, calendar: WorkingCalendar | None, workspace_id: int, batch: int = 200_000) -> int:
+def sla_recalculate(
+    *, calendar: WorkingCalendar | None, workspace_id: int, batch: int = 200_000, stats: dict | None = None
+) -> int:
     """Recompute the deadlines of every open ticket with a policy that ``calendar`` governs (None: the built-in
     default of a workspace without calendars), set-based: one read of (id, start, targets, paused minutes), the
     deadlines in memory on a ``BusinessClock``, one UPDATE … FROM per batch. Runs in the workspace's context.
-    Returns the number of tickets updated."""
+    Returns the number of open tickets recomputed; ``stats["changed"]`` gets how many rows changed."""
     spec = spec_for(calendar)
     qs = (
         Ticket.objects.filter(
@@ -201,11 +210,13 @@ def sla_recalculate(*, calendar: WorkingCalendar | None, workspace_id: int, batc
     )
     first = qs.values_list("created_at", flat=True).order_by("created_at").first()
     if first is None:
+        if calendar is not None:
+            WorkingCalendar.objects.filter(pk=calendar.pk).update(recalculated_at=timezone.now())
         return 0
     clock = BusinessClock(
         spec, first.astimezone(spec.zone).date(), timezone.now().astimezone(spec.zone).date()
     )
-    done = 0
+    done = changed = 0
     last_id = 0
     while True:
         chunk = list(qs.filter(id__gt=last_id)[:batch])
@@ -213,9 +224,11 @@ def sla_recalculate(*, calendar: WorkingCalendar | None, workspace_id: int, batc
             break
         rows = _rows(chunk, clock)
         with transaction.atomic():
-            _write(rows, workspace_id)
+            changed += _write(rows, workspace_id)
         done += len(rows)
         last_id = chunk[-1][0]
     if calendar is not None:
         WorkingCalendar.objects.filter(pk=calendar.pk).update(recalculated_at=timezone.now())
+    if stats is not None:
+        stats["changed"] = changed
     return done
