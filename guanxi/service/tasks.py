@@ -91,3 +91,27 @@ def sla_recalculate_changed() -> None:
     for cal in changed:
         with workspace_context(cal.workspace):
             sla_recalculate(calendar=cal, workspace_id=cal.workspace_id)
+
+
+@db_periodic_task(crontab(hour="7", minute="5"))
+def crisis_check_all() -> None:
+    """Every morning: the complaint crisis warning of every workspace with complaints in the last week."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from guanxi.core import rls
+    from guanxi.service.models import Ticket
+    from guanxi.service.services.complaints import crisis_check
+    from guanxi.workspaces.models import Workspace
+
+    now = timezone.now()
+    with rls.bypass():
+        ws_ids = list(
+            Ticket.all_workspaces.filter(type="complaint", created_at__gte=now - dt.timedelta(days=7))
+            .values_list("workspace_id", flat=True)
+            .distinct()
+        )
+    for ws in Workspace.objects.filter(pk__in=ws_ids):
+        with workspace_context(ws):
+            crisis_check(now=now)

@@ -1,6 +1,13 @@
 """Models of the service app. Each area keeps its models in its own module; all are imported here for Django."""
 
 from guanxi.service.models.assignment import AssignMethod, ServiceAgent, TicketRule
+from guanxi.service.models.complaints import (
+    Complaint,
+    ComplaintClass,
+    CrisisAlert,
+    RootCause,
+    Severity,
+)
 from guanxi.service.models.sla import CalendarDay, DayKind, SlaPolicy, WorkingCalendar
 from guanxi.service.models.tickets import (
     OPEN_TICKET_STATUSES,
@@ -18,6 +25,11 @@ from guanxi.service.models.tickets import (
 )
 
 __all__ = [
+    "Complaint",
+    "ComplaintClass",
+    "CrisisAlert",
+    "RootCause",
+    "Severity",
     "AssignMethod",
     "ServiceAgent",
     "TicketRule",
