@@ -59,6 +59,14 @@ def test_it_names_the_bad_fields(world, customers):
         with pytest.raises(ValidationFailed) as exc:
             ticket_create(actor=world.alice, customer=customers["sam_c"], subject="x", category=99999)
         assert set(exc.value.fields) == {"category_id"}
+        with pytest.raises(ValidationFailed) as exc:
+            ticket_create(actor=world.olivia, customer=customers["sam_c"], subject="x", team_id=99999)
+        assert set(exc.value.fields) == {"team_id"}
+        with pytest.raises(ValidationFailed) as exc:
+            ticket_create(
+                actor=world.olivia, customer=customers["sam_c"], subject="x", assignee_id=world.oscar.user_id
+            )
+        assert set(exc.value.fields) == {"assignee_id"}
         assert Ticket.objects.count() == 0
 
 

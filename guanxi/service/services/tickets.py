@@ -165,8 +165,15 @@ def ticket_create(
         from guanxi.service.services.assignment import ticket_pick_assignee  # noqa: PLC0415
         from guanxi.service.services.sla import ticket_apply_sla  # noqa: PLC0415
 
-        if actor is not None and assignee_id is not None:
-            permissions.require(actor, Module.SERVICE, "edit", owner_id=int(assignee_id))
+        from guanxi.workspaces.models import Team  # noqa: PLC0415
+
+        if team_id is not None and not Team.objects.filter(pk=team_id).exists():
+            raise ValidationFailed(fields={"team_id": _("Choose a team of this workspace.")})
+        if assignee_id is not None:
+            if not Membership.objects.filter(user_id=assignee_id, is_active=True).exists():
+                raise ValidationFailed(fields={"assignee_id": _("Choose a member of this workspace.")})
+            if actor is not None:
+                permissions.require(actor, Module.SERVICE, "edit", owner_id=int(assignee_id))
         ticket = Ticket(
             customer=cust,
             category=cat,
