@@ -164,7 +164,6 @@ def ticket_create(
                 return existing
         from guanxi.service.services.assignment import ticket_pick_assignee  # noqa: PLC0415
         from guanxi.service.services.sla import ticket_apply_sla  # noqa: PLC0415
-
         from guanxi.workspaces.models import Team  # noqa: PLC0415
 
         if team_id is not None and not Team.objects.filter(pk=team_id).exists():
