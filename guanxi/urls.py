@@ -15,6 +15,7 @@ urlpatterns = [
     path("sales/", include("guanxi.sales.urls")),
     path("f/", include("guanxi.sales.urls_public")),
     path("service/", include("guanxi.service.urls")),
+    path("f/", include("guanxi.service.urls_public")),
     path("analytics/", include("guanxi.analytics.urls")),
     path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),

@@ -77,6 +77,9 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "receipt_id": lambda w, objs: objs["receipt"].pk,
     "activity_id": lambda w, objs: objs["activity"].pk,
     "run_id": lambda w, objs: objs["analysis_run"].pk,
+    "ticket_id": lambda w, objs: objs["ticket"].pk,
+    "attachment_id": lambda w, objs: objs["attachment"].pk,
+    "calendar_id": lambda w, objs: objs["calendar"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -179,6 +182,9 @@ def a_objects(world: World, customers) -> dict:
     objs.update(cash_objects(world, customers))
     objs.update(forecast_objects(world, customers))
     objs.update(activity_objects(world, customers))
+    from tests.service.objects import service_objects
+
+    objs.update(service_objects(world, customers))
     from guanxi.customers.models import ImportJob
 
     objs["import_job"] = ImportJob.all_workspaces.create(

@@ -1,1 +1,52 @@
-"""Models of the service app."""
+"""Models of the service app. Each area keeps its models in its own module; all are imported here for Django."""
+
+from guanxi.service.models.assignment import AssignMethod, ServiceAgent, TicketRule
+from guanxi.service.models.complaints import (
+    Complaint,
+    ComplaintClass,
+    CrisisAlert,
+    RootCause,
+    Severity,
+)
+from guanxi.service.models.sla import CalendarDay, DayKind, SlaPolicy, WorkingCalendar
+from guanxi.service.models.tickets import (
+    OPEN_TICKET_STATUSES,
+    PRIORITY_ORDER,
+    STATUS_FLOW,
+    MessageKind,
+    Ticket,
+    TicketAttachment,
+    TicketCategory,
+    TicketChannel,
+    TicketMessage,
+    TicketPriority,
+    TicketStatus,
+    TicketType,
+)
+
+__all__ = [
+    "Complaint",
+    "ComplaintClass",
+    "CrisisAlert",
+    "RootCause",
+    "Severity",
+    "AssignMethod",
+    "ServiceAgent",
+    "TicketRule",
+    "OPEN_TICKET_STATUSES",
+    "PRIORITY_ORDER",
+    "STATUS_FLOW",
+    "CalendarDay",
+    "DayKind",
+    "MessageKind",
+    "SlaPolicy",
+    "Ticket",
+    "TicketAttachment",
+    "TicketCategory",
+    "TicketChannel",
+    "TicketMessage",
+    "TicketPriority",
+    "TicketStatus",
+    "TicketType",
+    "WorkingCalendar",
+]
