@@ -1,4 +1,6 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path  # noqa: F401
 
 app_name = "service"
 urlpatterns: list = []
+# --- knowledge base, surveys, dashboard (branch svckb) ---
+urlpatterns += [path("kb/", include("guanxi.service.urls_kb"))]
