@@ -12,6 +12,7 @@ indexed word (one character, say) falls back to a substring scan of this workspa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,6 @@ from guanxi.service.models.knowledge import (
     CannedReply,
 )
 from guanxi.service.services.knowledge import (
-    FTS_TABLE,
     keyword_tokens,
     may_edit_kb,
     query_tokens,
@@ -110,13 +110,13 @@ def _fts_ids(tokens: list[str], *, op: str, statuses: list[str], limit: int) -> 
             return [(row[0], float(row[1])) for row in cur.fetchall()]
         sqlite_kb_index_ensure()
         match = f" {op} ".join(f'"{t}"' for t in tokens)
-        marks = ",".join(["%s"] * len(statuses))
         cur.execute(
-            f"SELECT a.id, bm25({FTS_TABLE}) AS r FROM {FTS_TABLE} "
-            f"JOIN service_article a ON a.id = {FTS_TABLE}.rowid "
-            f"WHERE {FTS_TABLE} MATCH %s AND a.workspace_id = %s AND a.status IN ({marks}) "
+            "SELECT a.id, bm25(service_article_fts) AS r FROM service_article_fts "
+            "JOIN service_article a ON a.id = service_article_fts.rowid "
+            "WHERE service_article_fts MATCH %s AND a.workspace_id = %s "
+            "AND a.status IN (SELECT value FROM json_each(%s)) "
             "ORDER BY r, a.updated_at DESC, a.id DESC LIMIT %s",
-            [match, ws.pk, *statuses, limit],
+            [match, ws.pk, json.dumps(statuses), limit],
         )
         return [(row[0], -float(row[1])) for row in cur.fetchall()]  # bm25: lower is better
 

@@ -188,9 +188,10 @@ def _fts_write(article: Article) -> None:
         return
     sqlite_kb_index_ensure()
     with connection.cursor() as cur:
-        cur.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [article.pk])
+        cur.execute("DELETE FROM service_article_fts WHERE rowid = %s", [article.pk])
         cur.execute(
-            f"INSERT INTO {FTS_TABLE}(rowid, tokens) VALUES (%s, %s)", [article.pk, article.search_tokens]
+            "INSERT INTO service_article_fts(rowid, tokens) VALUES (%s, %s)",
+            [article.pk, article.search_tokens],
         )
 
 
@@ -201,7 +202,7 @@ def sqlite_kb_index_ensure(conn: Any = None) -> bool:
         return False
     with conn.cursor() as cur:
         cur.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(tokens, tokenize='unicode61')"
+            "CREATE VIRTUAL TABLE IF NOT EXISTS service_article_fts USING fts5(tokens, tokenize='unicode61')"
         )
     return True
 
@@ -430,7 +431,7 @@ def article_delete(*, actor: Membership, article_id: Any) -> None:
         if connection.vendor == "sqlite":
             sqlite_kb_index_ensure()
             with connection.cursor() as cur:
-                cur.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [pk])
+                cur.execute("DELETE FROM service_article_fts WHERE rowid = %s", [pk])
         audit_record(
             workspace=actor.workspace, actor=actor.user, action="kb_article.delete",
             object_type="service.article", object_id=str(pk), object_repr=before["title"], before=before,
@@ -465,8 +466,8 @@ def _clean_canned(data: dict[str, Any], partial: bool) -> dict[str, Any]:
         unknown = sorted({m for m in _ANY_PLACEHOLDER.findall(out["body"]) if m not in PLACEHOLDERS})
         if unknown and "body" not in errors:
             errors["body"] = _("Unknown placeholder %(p)s. Use %(known)s.") % {
-                "p": ", ".join("{%s}" % u for u in unknown),
-                "known": ", ".join("{%s}" % p for p in PLACEHOLDERS),
+                "p": ", ".join("{" + u + "}" for u in unknown),
+                "known": ", ".join("{" + p + "}" for p in PLACEHOLDERS),
             }
     if "category_id" in data:
         out["category"] = _category(data.get("category_id"), errors)
