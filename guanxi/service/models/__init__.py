@@ -1,4 +1,39 @@
-"""Models of the service app."""
+"""Models of the service app. Each area keeps its models in its own module; all are imported here for Django."""
+
+from guanxi.service.models.sla import CalendarDay, DayKind, SlaPolicy, WorkingCalendar
+from guanxi.service.models.tickets import (
+    OPEN_TICKET_STATUSES,
+    PRIORITY_ORDER,
+    STATUS_FLOW,
+    MessageKind,
+    Ticket,
+    TicketAttachment,
+    TicketCategory,
+    TicketChannel,
+    TicketMessage,
+    TicketPriority,
+    TicketStatus,
+    TicketType,
+)
+
+__all__ = [
+    "OPEN_TICKET_STATUSES",
+    "PRIORITY_ORDER",
+    "STATUS_FLOW",
+    "CalendarDay",
+    "DayKind",
+    "MessageKind",
+    "SlaPolicy",
+    "Ticket",
+    "TicketAttachment",
+    "TicketCategory",
+    "TicketChannel",
+    "TicketMessage",
+    "TicketPriority",
+    "TicketStatus",
+    "TicketType",
+    "WorkingCalendar",
+]
 
 # --- knowledge base, surveys (branch svckb) ---
 from guanxi.service.models.knowledge import (  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Writes of the service app (tickets, service levels, assignment, complaints, visits)."""

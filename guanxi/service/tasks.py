@@ -1,0 +1,47 @@
+"""Background jobs of the service app: mailing replies, the SLA timers, the nightly SLA recalculation."""
+
+from __future__ import annotations
+
+from django.core.mail import EmailMessage
+from django.utils.translation import gettext as _
+from huey.contrib.djhuey import db_task
+
+from guanxi.core.context import workspace_context
+
+
+@db_task(retries=3, retry_delay=60)
+def send_ticket_reply(message_id: int) -> None:
+    """Email an agent's reply to the ticket's customer, threaded by Message-ID (the customer's answer comes back with
+    In-Reply-To). Gets only the id; a reply already mailed is not mailed again (retries are safe)."""
+    from django.utils import timezone
+
+    from guanxi.core import rls
+    from guanxi.service.models import TicketMessage
+
+    with rls.bypass():
+        row = TicketMessage.all_workspaces.select_related("workspace").filter(pk=message_id).first()
+    if row is None or row.emailed_at is not None:
+        return
+    with workspace_context(row.workspace):
+        msg = TicketMessage.objects.select_related("ticket__customer").get(pk=message_id)
+        customer = msg.ticket.customer
+        if not customer.email:
+            return
+        refs = list(
+            msg.ticket.messages.exclude(message_id="").exclude(pk=msg.pk).values_list("message_id", flat=True)
+        )
+        headers = {"Message-ID": msg.message_id}
+        if refs:
+            headers["In-Reply-To"] = refs[-1]
+            headers["References"] = " ".join(refs[-10:])
+        email = EmailMessage(
+            subject=_("[Ticket #%(id)s] %(subject)s") % {"id": msg.ticket_id, "subject": msg.ticket.subject},
+            body=msg.body,
+            to=[customer.email],
+            headers=headers,
+        )
+        for att in msg.attachments.all():
+            with att.file.open("rb") as fh:
+                email.attach(att.filename, fh.read(), att.content_type)
+        email.send()
+        TicketMessage.objects.filter(pk=msg.pk, emailed_at__isnull=True).update(emailed_at=timezone.now())

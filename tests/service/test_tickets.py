@@ -1,0 +1,102 @@
+"""Tickets: create, status workflow, close hooks, isolation."""
+
+from __future__ import annotations
+
+import pytest
+
+from guanxi.core.context import workspace_context
+from guanxi.core.errors import Forbidden, NotFound, ValidationFailed
+from guanxi.customers.models import Interaction
+from guanxi.ledger.models import AuditEvent
+from guanxi.service import hooks
+from guanxi.service.models import Ticket, TicketCategory, TicketStatus
+from guanxi.service.services.tickets import ticket_close, ticket_create, ticket_set_status
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_audits_and_records_on_the_timeline(world, customers):
+    with workspace_context(world.ws_a):
+        cat = TicketCategory.objects.create(name="安装")
+        t = ticket_create(
+            actor=world.alice,
+            customer=customers["sam_c"],
+            subject="空调不制冷",
+            description="客户说空调开了半小时还是热风",
+            channel="phone",
+            category=cat,
+            priority="high",
+        )
+        assert t.status == TicketStatus.NEW and t.category == cat and t.workspace_id == world.ws_a.pk
+        assert AuditEvent.objects.filter(action="ticket.create", object_id=str(t.pk)).exists()
+        row = Interaction.objects.get(source_type="service.ticket", source_id=str(t.pk))
+        assert row.kind == "ticket" and row.customer_id == customers["sam_c"].pk and row.direction == "in"
+
+
+def test_create_with_source_ref_is_idempotent(world, customers):
+    with workspace_context(world.ws_a):
+        kw = dict(actor=None, customer=customers["sam_c"], subject="s", description="", channel="email")
+        a = ticket_create(**kw, source_ref="email:<x@y>")
+        b = ticket_create(**kw, source_ref="email:<x@y>")
+        assert a.pk == b.pk and Ticket.objects.count() == 1
+
+
+def test_it_rejects_another_workspaces_customer(world, customers):
+    with workspace_context(world.ws_a):
+        with pytest.raises(NotFound):
+            ticket_create(actor=world.alice, customer=customers["oscar_c"].pk, subject="x", channel="web")
+        assert Ticket.objects.count() == 0
+
+
+def test_it_names_the_bad_fields(world, customers):
+    with workspace_context(world.ws_a):
+        with pytest.raises(ValidationFailed) as exc:
+            ticket_create(
+                actor=world.alice, customer=customers["sam_c"], subject=" ", channel="fax", priority="max"
+            )
+        assert set(exc.value.fields) == {"subject", "channel", "priority"}
+        with pytest.raises(ValidationFailed) as exc:
+            ticket_create(actor=world.alice, customer=customers["sam_c"], subject="x", category=99999)
+        assert set(exc.value.fields) == {"category_id"}
+        assert Ticket.objects.count() == 0
+
+
+def test_readonly_member_cannot_create(world, customers):
+    with workspace_context(world.ws_a), pytest.raises(Forbidden):
+        ticket_create(actor=world.rita, customer=customers["sam_c"], subject="x")
+
+
+def test_workflow_refuses_a_jump_and_stamps_times(world, customers):
+    with workspace_context(world.ws_a):
+        t = ticket_create(actor=world.alice, customer=customers["sam_c"], subject="x")
+        t = ticket_set_status(actor=world.alice, ticket=t, status="resolved")
+        assert t.resolved_at is not None
+        with pytest.raises(ValidationFailed):
+            ticket_set_status(actor=world.alice, ticket=t, status="pending")
+        t = ticket_set_status(actor=world.alice, ticket=t, status="open")
+        assert t.resolved_at is None
+
+
+def test_close_runs_hooks_after_commit_once(world, customers, django_capture_on_commit_callbacks):
+    seen: list[int] = []
+
+    def broken(ticket):  # a broken callback must not stop the others
+        raise RuntimeError("boom")
+
+    def record(ticket):
+        seen.append(ticket.pk)
+
+    hooks.ON_TICKET_CLOSED.extend([broken, record])
+    try:
+        with workspace_context(world.ws_a):
+            t = ticket_create(actor=world.alice, customer=customers["sam_c"], subject="x")
+            with django_capture_on_commit_callbacks(execute=True):
+                t = ticket_close(actor=world.alice, ticket=t)
+            assert seen == [t.pk]
+            assert t.status == TicketStatus.CLOSED and t.closed_at and t.resolved_at
+            with django_capture_on_commit_callbacks(execute=True):
+                ticket_close(actor=world.alice, ticket=t)
+            assert seen == [t.pk]
+    finally:
+        hooks.ON_TICKET_CLOSED.remove(broken)
+        hooks.ON_TICKET_CLOSED.remove(record)
