@@ -44,3 +44,12 @@ from guanxi.service.models.knowledge import (  # noqa: E402,F401
     ArticleVersion,
     CannedReply,
 )
+from guanxi.service.models.surveys import (  # noqa: E402,F401
+    InvitationSource,
+    QuestionKind,
+    Survey,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+    SurveyResponse,
+)
