@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from guanxi.core.context import workspace_context
 from guanxi.core.errors import AppError, ValidationFailed
 from guanxi.customers.selectors import customer_filter
 from guanxi.service import selectors_survey
@@ -261,40 +262,45 @@ def survey_public_view(request: HttpRequest, token: str) -> HttpResponse:
                 request, "service/survey_public_done.html", {"error": exc, "lang": lang}, status=exc.status
             )
         assert inv is not None
-        questions = selectors_survey.question_list(inv.survey)
-        values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        if request.method == "POST":
-            answers: dict[str, Any] = {}
-            for q in questions:
-                key = f"q{q.pk}"
-                answers[key] = (
-                    request.POST.getlist(key) if q.kind == QuestionKind.MULTI else request.POST.get(key, "")
-                )
-            values = answers
-            response, exc = svc.survey_answer_or_error(token=token, answers=answers)
-            if response is not None:
-                return render(request, "service/survey_public_done.html", {"thanks": True, "lang": lang})
-            assert exc is not None
-            if not isinstance(exc, ValidationFailed):
-                return render(
-                    request,
-                    "service/survey_public_done.html",
-                    {"error": exc, "lang": lang},
-                    status=exc.status,
-                )
-            errors = exc.fields
-        rows = [
-            {
-                "q": q,
-                "key": f"q{q.pk}",
-                "value": values.get(f"q{q.pk}", [] if q.kind == QuestionKind.MULTI else ""),
-                "error": errors.get(f"q{q.pk}", ""),
-                "scale": [str(n) for n in range(*((1, 6) if q.kind == "rating" else (0, 11)))]
-                if q.kind in ("rating", "nps")
-                else [],
-            }
-            for q in questions
-        ]
-        ctx = {"inv": inv, "survey": inv.survey, "rows": rows, "errors": errors, "lang": lang, "token": token}
-        return render(request, "service/survey_public.html", ctx, status=422 if errors else 200)
+        with workspace_context(inv.workspace):
+            return _public_form(request, inv, token, lang)
+
+
+def _public_form(request: HttpRequest, inv: Any, token: str, lang: str) -> HttpResponse:
+    questions = selectors_survey.question_list(inv.survey)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        answers: dict[str, Any] = {}
+        for q in questions:
+            key = f"q{q.pk}"
+            answers[key] = (
+                request.POST.getlist(key) if q.kind == QuestionKind.MULTI else request.POST.get(key, "")
+            )
+        values = answers
+        response, exc = svc.survey_answer_or_error(token=token, answers=answers)
+        if response is not None:
+            return render(request, "service/survey_public_done.html", {"thanks": True, "lang": lang})
+        assert exc is not None
+        if not isinstance(exc, ValidationFailed):
+            return render(
+                request,
+                "service/survey_public_done.html",
+                {"error": exc, "lang": lang},
+                status=exc.status,
+            )
+        errors = exc.fields
+    rows = [
+        {
+            "q": q,
+            "key": f"q{q.pk}",
+            "value": values.get(f"q{q.pk}", [] if q.kind == QuestionKind.MULTI else ""),
+            "error": errors.get(f"q{q.pk}", ""),
+            "scale": [str(n) for n in range(*((1, 6) if q.kind == "rating" else (0, 11)))]
+            if q.kind in ("rating", "nps")
+            else [],
+        }
+        for q in questions
+    ]
+    ctx = {"inv": inv, "survey": inv.survey, "rows": rows, "errors": errors, "lang": lang, "token": token}
+    return render(request, "service/survey_public.html", ctx, status=422 if errors else 200)
