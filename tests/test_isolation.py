@@ -67,6 +67,11 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "approval_id": lambda w, objs: objs["approval"].pk,
     "order_id": lambda w, objs: objs["order"].pk,
     "return_id": lambda w, objs: objs["order_return"].pk,
+    # knowledge base, surveys (branch svckb)
+    "article_id": lambda w, objs: objs["article"].pk,
+    "version": lambda w, objs: 1,
+    "reply_id": lambda w, objs: objs["canned_reply"].pk,
+    "survey_id": lambda w, objs: objs["survey"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -167,6 +172,9 @@ def a_objects(world: World, customers) -> dict:
         objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
     objs.update(sales_objects(world, customers))
     objs.update(cash_objects(world, customers))
+    from tests.service.objects_svckb import svckb_objects
+
+    objs.update(svckb_objects(world, customers))
     from guanxi.customers.models import ImportJob
 
     objs["import_job"] = ImportJob.all_workspaces.create(
