@@ -16,7 +16,10 @@ urlpatterns = [
     path("sales/", include("guanxi.sales.urls")),
     path("f/", include("guanxi.sales.urls_public")),
     path("service/", include("guanxi.service.urls")),
-    path("s/<str:token>/", views_survey.survey_public_view, name="survey_public"),  # survey answer page, no sign-in
+    path("f/", include("guanxi.service.urls_public")),
+    path(
+        "s/<str:token>/", views_survey.survey_public_view, name="survey_public"
+    ),  # survey answer page, no sign-in
     path("analytics/", include("guanxi.analytics.urls")),
     path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),

@@ -67,6 +67,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "approval_id": lambda w, objs: objs["approval"].pk,
     "order_id": lambda w, objs: objs["order"].pk,
     "return_id": lambda w, objs: objs["order_return"].pk,
+    "ticket_id": lambda w, objs: objs["ticket"].pk,
+    "attachment_id": lambda w, objs: objs["attachment"].pk,
     # knowledge base, surveys (branch svckb)
     "article_id": lambda w, objs: objs["article"].pk,
     "version": lambda w, objs: 1,
@@ -172,6 +174,9 @@ def a_objects(world: World, customers) -> dict:
         objs["saved_view"] = savedview_save(actor=world.sam, name="A 视图", params={})
     objs.update(sales_objects(world, customers))
     objs.update(cash_objects(world, customers))
+    from tests.service.objects import service_objects
+
+    objs.update(service_objects(world, customers))
     from tests.service.objects_svckb import svckb_objects
 
     objs.update(svckb_objects(world, customers))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from guanxi.core.context import workspace_context
 
@@ -45,3 +46,48 @@ def send_ticket_reply(message_id: int) -> None:
                 email.attach(att.filename, fh.read(), att.content_type)
         email.send()
         TicketMessage.objects.filter(pk=msg.pk, emailed_at__isnull=True).update(emailed_at=timezone.now())
+
+
+@db_periodic_task(crontab(minute="*"))
+def sla_check_all() -> None:
+    """Every minute: the SLA warning lines and breaches of every workspace with open tickets under a policy."""
+    from django.utils import timezone
+
+    from guanxi.core import rls
+    from guanxi.service.models import OPEN_TICKET_STATUSES, Ticket
+    from guanxi.service.services.escalation import sla_check
+    from guanxi.workspaces.models import Workspace
+
+    now = timezone.now()
+    with rls.bypass():  # which workspaces have work: ids only
+        ws_ids = list(
+            Ticket.all_workspaces.filter(
+                status__in=OPEN_TICKET_STATUSES, sla_policy__isnull=False, resolution_breached_at__isnull=True
+            )
+            .values_list("workspace_id", flat=True)
+            .distinct()
+        )
+    for ws in Workspace.objects.filter(pk__in=ws_ids):
+        with workspace_context(ws):
+            sla_check(now=now)
+
+
+@db_periodic_task(crontab(hour="2", minute="30"))
+def sla_recalculate_changed() -> None:
+    """Nightly: recompute the deadlines of open tickets on every working calendar changed since its last
+    recalculation (set-based, see services.sla.sla_recalculate)."""
+    from django.db.models import F, Q
+
+    from guanxi.core import rls
+    from guanxi.service.models import WorkingCalendar
+    from guanxi.service.services.sla import sla_recalculate
+
+    with rls.bypass():
+        changed = list(
+            WorkingCalendar.all_workspaces.select_related("workspace").filter(
+                Q(recalculated_at__isnull=True) | Q(recalculated_at__lt=F("changed_at"))
+            )
+        )
+    for cal in changed:
+        with workspace_context(cal.workspace):
+            sla_recalculate(calendar=cal, workspace_id=cal.workspace_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from guanxi.core.context import workspace_context
-from guanxi.core.errors import Forbidden, NotFound, ValidationFailed
+from guanxi.core.errors import Forbidden, ValidationFailed
 from guanxi.customers.models import Interaction
 from guanxi.ledger.models import AuditEvent
 from guanxi.service import hooks
@@ -43,8 +43,9 @@ def test_create_with_source_ref_is_idempotent(world, customers):
 
 def test_it_rejects_another_workspaces_customer(world, customers):
     with workspace_context(world.ws_a):
-        with pytest.raises(NotFound):
+        with pytest.raises(ValidationFailed) as exc:
             ticket_create(actor=world.alice, customer=customers["oscar_c"].pk, subject="x", channel="web")
+        assert set(exc.value.fields) == {"customer_id"}
         assert Ticket.objects.count() == 0
 
 

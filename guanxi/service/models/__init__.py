@@ -1,5 +1,6 @@
 """Models of the service app. Each area keeps its models in its own module; all are imported here for Django."""
 
+from guanxi.service.models.assignment import AssignMethod, ServiceAgent, TicketRule
 from guanxi.service.models.sla import CalendarDay, DayKind, SlaPolicy, WorkingCalendar
 from guanxi.service.models.tickets import (
     OPEN_TICKET_STATUSES,
@@ -17,6 +18,9 @@ from guanxi.service.models.tickets import (
 )
 
 __all__ = [
+    "AssignMethod",
+    "ServiceAgent",
+    "TicketRule",
     "OPEN_TICKET_STATUSES",
     "PRIORITY_ORDER",
     "STATUS_FLOW",

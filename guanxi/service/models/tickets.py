@@ -170,6 +170,8 @@ class Ticket(TenantModel):
             # ticket lists by queue (team), status and assignee, newest first, keyset on id
             models.Index(fields=["workspace", "status", "-id"], name="ticket_ws_status_idx"),
             models.Index(fields=["workspace", "team", "status", "-id"], name="ticket_ws_team_status_idx"),
+            # a queue's open tickets (status IN new/open/pending), newest first: scan the queue backwards
+            models.Index(fields=["workspace", "team", "-id"], name="ticket_ws_team_idx"),
             models.Index(fields=["workspace", "assignee", "status", "-id"], name="ticket_ws_assignee_idx"),
             # the customer 360 page: a customer's open tickets
             models.Index(fields=["workspace", "customer", "status"], name="ticket_ws_customer_idx"),

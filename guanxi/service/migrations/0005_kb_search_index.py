@@ -33,6 +33,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("service", "0002_knowledge_surveys")]
+    dependencies = [("service", "0004_knowledge_surveys")]
 
     operations = [migrations.RunPython(forward, backward)]

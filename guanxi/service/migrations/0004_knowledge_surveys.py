@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("customers", "0007_merge_dedupe"),
-        ("service", "0001_tickets"),
+        ("service", "0003_queue_index"),
         ("workspaces", "0002_personal_data_module"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

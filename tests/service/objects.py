@@ -1,0 +1,18 @@
+"""Service objects of workspace A for tests/test_isolation.py (one of every kind a route can name)."""
+
+from __future__ import annotations
+
+from guanxi.core.context import workspace_context
+from guanxi.service.services.messages import Upload, ticket_message_add
+from guanxi.service.services.tickets import ticket_create
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+
+
+def service_objects(world, customers) -> dict:
+    with workspace_context(world.ws_a):
+        ticket = ticket_create(actor=world.alice, customer=customers["sam_c"], subject="张三丰 的工单")
+        msg = ticket_message_add(
+            actor=world.alice, ticket=ticket, kind="note", body="13800138000", files=[Upload("a.png", PNG)]
+        )
+        return {"ticket": ticket, "ticket_message": msg, "attachment": msg.attachments.get()}
