@@ -11,6 +11,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from guanxi.core.api_support import CURSOR_QUERY, LIMIT_QUERY, ErrorOut, member, page_of, paginate
 from guanxi.service import selectors_kb
+from guanxi.service.selectors import get_ticket_for
 from guanxi.service.services import knowledge as kb
 
 router = Router(tags=["knowledge base"])
@@ -293,3 +294,31 @@ def canned_reply_change(request: HttpRequest, reply_id: int, payload: CannedPatc
     actor = member(request)
     selectors_kb.get_canned_reply_for(actor, reply_id)
     return kb.canned_reply_update(actor=actor, reply_id=reply_id, **payload.dict(exclude_unset=True))
+
+
+# --- on a ticket ----------------------------------------------------------------------------------------------------
+@router.get(
+    "/tickets/{ticket_id}/suggested-articles",
+    response={200: list[HitOut], **ERRORS},
+    summary="Published articles suggested for a ticket (from its subject and description)",
+)
+def ticket_suggestions(
+    request: HttpRequest, ticket_id: int, limit: int = Query(5, ge=1, le=20)
+) -> list[dict]:
+    actor = member(request)
+    ticket = get_ticket_for(actor, ticket_id)
+    return present_hits(
+        selectors_kb.article_suggest(actor=actor, text=selectors_kb.ticket_text(ticket), limit=limit)
+    )
+
+
+@router.get(
+    "/canned-replies/{reply_id}/render",
+    response={200: RenderedOut, **ERRORS},
+    summary="A canned reply with its placeholders filled for a ticket",
+)
+def canned_reply_render(request: HttpRequest, reply_id: int, ticket_id: int) -> dict:
+    actor = member(request)
+    reply = selectors_kb.get_canned_reply_for(actor, reply_id)
+    ticket = get_ticket_for(actor, ticket_id)
+    return {"text": kb.canned_reply_render(reply, values=selectors_kb.ticket_placeholders(ticket, actor))}

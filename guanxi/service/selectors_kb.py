@@ -193,3 +193,18 @@ def get_canned_reply_for(actor: Membership, reply_id: Any) -> CannedReply:
     if row is None:
         raise NotFound()
     return row
+
+
+def ticket_text(ticket: Any) -> str:
+    """The text a ticket's suggestions are drawn from: its subject and description."""
+    return f"{ticket.subject}\n{ticket.description}"
+
+
+def ticket_placeholders(ticket: Any, actor: Membership) -> dict[str, str]:
+    """Values of the canned-reply placeholders for a reply on ``ticket`` written by ``actor``."""
+    user = actor.user
+    return {
+        "customer_name": ticket.customer.name if ticket.customer_id else "",
+        "ticket_no": f"#{ticket.pk}",
+        "agent_name": user.get_full_name() or user.get_username(),
+    }

@@ -10,6 +10,7 @@ urlpatterns = [
     path("categories/", views_kb.kb_category_create_view, name="kb_category_create"),
     path("canned/", views_kb.canned_list_view, name="canned_list"),
     path("canned/<int:reply_id>/", views_kb.canned_edit_view, name="canned_edit"),
+    path("tickets/<int:ticket_id>/panel/", views_kb.kb_ticket_panel_view, name="kb_ticket_panel"),
     path("<int:article_id>/", views_kb.kb_detail_view, name="kb_detail"),
     path("<int:article_id>/edit/", views_kb.kb_edit_view, name="kb_edit"),
     path("<int:article_id>/versions/", views_kb.kb_versions_view, name="kb_versions"),

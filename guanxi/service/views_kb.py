@@ -14,6 +14,7 @@ from guanxi.core.errors import AppError, ValidationFailed
 from guanxi.service import selectors_kb
 from guanxi.service.api_kb import excerpt
 from guanxi.service.models.knowledge import ArticleKind, ArticleStatus
+from guanxi.service.selectors import get_ticket_for
 from guanxi.service.services import knowledge as kb
 from guanxi.web.decorators import member_required
 from guanxi.workspaces.permissions import Module
@@ -216,3 +217,21 @@ def canned_edit_view(request: HttpRequest, reply_id: int) -> HttpResponse:
             return redirect("service:canned_list")
     ctx = _ctx(request, reply=reply, values=values, errors=errors, placeholders=kb.PLACEHOLDERS)
     return render(request, "service/kb_canned_form.html", ctx, status=422 if errors else 200)
+
+
+@member_required(Module.SERVICE)
+def kb_ticket_panel_view(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    """A fragment for the ticket page (hx-get): suggested articles and the canned replies filled in for this
+    ticket, each with a button that inserts it into the reply box (``textarea[name=body]``)."""
+    actor = request.membership
+    ticket = get_ticket_for(actor, ticket_id)
+    values = selectors_kb.ticket_placeholders(ticket, actor)
+    ctx = {
+        "ticket": ticket,
+        "hits": selectors_kb.article_suggest(actor=actor, text=selectors_kb.ticket_text(ticket), limit=5),
+        "replies": [
+            {"reply": r, "text": kb.canned_reply_render(r, values=values)}
+            for r in selectors_kb.canned_reply_list(actor=actor)[:50]
+        ],
+    }
+    return render(request, "service/kb_ticket_panel.html", ctx)

@@ -262,3 +262,32 @@ def test_pages_write_search_and_restore(world):
     r = c.post("/service/kb/canned/", {"title": "问候", "body": "{customer_name}您好"})
     assert r.status_code == 302
     assert "问候" in c.get("/service/kb/canned/").content.decode()
+
+
+# --- on a ticket -------------------------------------------------------------------------------------------------
+
+
+def test_ticket_suggestions_canned_render_and_panel(world, customers, articles):
+    from guanxi.service.services.tickets import ticket_create
+
+    with workspace_context(world.ws_a):
+        t = ticket_create(
+            actor=world.alice,
+            customer=customers["sam_c"],
+            subject="申请退款",
+            description="退货后多久退款？运费谁出？",
+        )
+        reply = kb.canned_reply_create(
+            actor=world.alice, title="受理", body="{customer_name}您好，工单 {ticket_no} 已受理。"
+        )
+    c = world.client_for(world.alice)
+    r = c.get(f"/api/v1/tickets/{t.pk}/suggested-articles")
+    assert r.status_code == 200 and r.json()[0]["title"] == "退货退款政策"
+    r = c.get(f"/api/v1/canned-replies/{reply.pk}/render", {"ticket_id": t.pk})
+    assert r.json() == {"text": f"张三丰您好，工单 #{t.pk} 已受理。"}
+    r = c.get(f"/service/kb/tickets/{t.pk}/panel/")
+    body = r.content.decode()
+    assert r.status_code == 200 and "退货退款政策" in body and f"张三丰您好，工单 #{t.pk} 已受理。" in body
+    oscar = world.client_for(world.oscar)
+    assert oscar.get(f"/api/v1/tickets/{t.pk}/suggested-articles").status_code == 404
+    assert oscar.get(f"/service/kb/tickets/{t.pk}/panel/").status_code == 404
