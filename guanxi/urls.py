@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from guanxi.api import api
 from guanxi.core import views as core_views
+from guanxi.service import views_survey
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -16,6 +17,9 @@ urlpatterns = [
     path("f/", include("guanxi.sales.urls_public")),
     path("service/", include("guanxi.service.urls")),
     path("f/", include("guanxi.service.urls_public")),
+    path(
+        "s/<str:token>/", views_survey.survey_public_view, name="survey_public"
+    ),  # survey answer page, no sign-in
     path("analytics/", include("guanxi.analytics.urls")),
     path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),

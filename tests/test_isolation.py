@@ -80,6 +80,11 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "ticket_id": lambda w, objs: objs["ticket"].pk,
     "attachment_id": lambda w, objs: objs["attachment"].pk,
     "calendar_id": lambda w, objs: objs["calendar"].pk,
+    # knowledge base, surveys (branch svckb)
+    "article_id": lambda w, objs: objs["article"].pk,
+    "version": lambda w, objs: 1,
+    "reply_id": lambda w, objs: objs["canned_reply"].pk,
+    "survey_id": lambda w, objs: objs["survey"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -185,6 +190,9 @@ def a_objects(world: World, customers) -> dict:
     from tests.service.objects import service_objects
 
     objs.update(service_objects(world, customers))
+    from tests.service.objects_svckb import svckb_objects
+
+    objs.update(svckb_objects(world, customers))
     from guanxi.customers.models import ImportJob
 
     objs["import_job"] = ImportJob.all_workspaces.create(

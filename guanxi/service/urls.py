@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from guanxi.service import views, views_setup
 
@@ -17,4 +17,10 @@ urlpatterns = [
     path("calendars/", views_setup.calendar_list_view, name="calendar_list"),
     path("calendars/<int:calendar_id>/", views_setup.calendar_detail_view, name="calendar_detail"),
     path("calendars/<int:calendar_id>/edit/", views_setup.calendar_edit_view, name="calendar_edit"),
+]
+# --- knowledge base, surveys, dashboard (branch svckb) ---
+urlpatterns += [
+    path("kb/", include("guanxi.service.urls_kb")),
+    path("surveys/", include("guanxi.service.urls_survey")),
+    path("dashboard/", include("guanxi.service.urls_dashboard")),
 ]

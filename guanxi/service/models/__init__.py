@@ -50,3 +50,22 @@ __all__ = [
     "TicketType",
     "WorkingCalendar",
 ]
+
+# --- knowledge base, surveys (branch svckb) ---
+from guanxi.service.models.knowledge import (  # noqa: E402,F401
+    Article,
+    ArticleCategory,
+    ArticleKind,
+    ArticleStatus,
+    ArticleVersion,
+    CannedReply,
+)
+from guanxi.service.models.surveys import (  # noqa: E402,F401
+    InvitationSource,
+    QuestionKind,
+    Survey,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+    SurveyResponse,
+)
