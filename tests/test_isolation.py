@@ -224,6 +224,7 @@ def a_objects(world: World, customers) -> dict:
 
 
 @pytest.mark.django_db
+@pytest.mark.timeout(1500)  # walks every route with several clients: minutes, more on a loaded machine
 def test_outsider_gets_nothing_from_any_route(world: World, a_objects):
     customers = a_objects
     routes = all_routes()
