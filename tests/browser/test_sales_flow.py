@@ -2,7 +2,9 @@
 
 lead -> conversion -> opportunity dragged across kanban stages (a stage gate refuses a skip and the card goes back)
 -> quote with a discount above the salesperson's limit -> a manager approves it -> PDF -> accepted -> order ->
-partial return; then the customer's timeline shows every step, with numbers worked out here independently.
+partial return; then the customer's timeline shows every step and the forecast shows the deal as best case and
+weighted pipeline in its close month, then as won once it is moved to 赢单, with numbers worked out here
+independently.
 
 Debian's chromium, headless, driven by Playwright against a real `guanxi serve` subprocess (embedded mode).
 Two people: sam (sales, may give at most 10 % discount without approval) and the owner olga, who approves.
@@ -10,13 +12,15 @@ Two people: sam (sales, may give at most 10 % discount without approval) and the
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -89,7 +93,7 @@ def _submit(page, selector: str) -> None:  # type: ignore[no-untyped-def]
 
 # the default pipeline, named in the workspace's language (Chinese here): 初步接触 10 %, 需求确认 30 % (needs amount),
 # 方案报价 60 % (amount, close date), 商务谈判 80 % (also competitors), 赢单, 输单
-CONTACT, NEEDS, PROPOSAL, NEGOTIATION = 0, 1, 2, 3
+CONTACT, NEEDS, PROPOSAL, NEGOTIATION, WON = 0, 1, 2, 3, 4
 
 
 def _column(page, index: int):  # type: ignore[no-untyped-def]
@@ -103,7 +107,8 @@ def _money(text: str) -> Decimal:
 def test_lead_to_cash(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    close = date.today() + timedelta(days=30)
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the workspace's time zone decides periods
+    close = today + timedelta(days=30)
     RESULTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -132,6 +137,7 @@ def test_lead_to_cash(server, tmp_path):
 
             # 3. the board: drag the card across stages with the mouse (HTML5 drag and drop in kanban.js)
             _submit(sam, "dd a[href^='/sales/pipelines/']")
+            board_url = sam.url
             card = sam.locator("[data-card]", has=sam.locator("a:text-is('星河电子 服务器采购')"))
             expect(card).to_have_count(1)
             first_col = sam.locator("section[data-stage]").first
@@ -237,6 +243,34 @@ def test_lead_to_cash(server, tmp_path):
             ):
                 assert expected in entries, (expected, entries)
             assert "商务谈判" not in entries  # the refused move left no trace
+
+            # 8. the forecast: in the expected close month the open opportunity (方案报价, 60 %: "best case" by default)
+            # counts 100,000 in best case, nothing in commit, 60,000 weighted; once dragged to 赢单 it is won this month
+            def forecast_total(day):  # type: ignore[no-untyped-def]
+                sam.goto(f"{server}/sales/forecast/?period=month&start={day.isoformat()}")
+                row = sam.locator("#forecast-table tfoot tr").first
+                return {
+                    c: row.locator(f"td.{c}").inner_text().replace(",", "")
+                    for c in ("won", "commit", "best-case", "weighted")
+                }
+
+            amount = Decimal(100000)
+            figures = forecast_total(close)
+            assert figures["best-case"] == f"{amount:.2f}" and figures["commit"] == "0.00", figures
+            assert figures["weighted"] == f"{amount * Decimal('0.60'):.2f}", figures
+            sam.goto(board_url)  # this time the card's Move menu (the keyboard path, no drag)
+            card.locator("summary").click()
+            card.locator("select[name=stage_id]").select_option(label="赢单")
+            with sam.expect_navigation():
+                card.locator("form button[type=submit]").click()
+            expect(_column(sam, WON).locator("[data-card]")).to_have_count(1)
+            figures = forecast_total(today)
+            assert figures["won"].startswith(f"{amount:.2f}") and "(1)" in figures["won"], figures
+            sam.goto(
+                f"{server}/sales/forecast/?period=month&start={close.isoformat()}"
+            )  # no longer open pipeline
+            expect(sam.locator("#forecast-table tfoot td.weighted")).to_have_count(0)
+            expect(sam.locator("#forecast-table tfoot")).to_contain_text("—")
         except Exception:
             sam.screenshot(path=str(tmp_path / "sam.png"), full_page=True)
             sam.screenshot(path=str(RESULTS / "sales-flow-failure.png"), full_page=True)
