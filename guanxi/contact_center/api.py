@@ -52,7 +52,7 @@ class AgentOut(Schema):
 
 
 def _agent_out(m: Membership) -> dict[str, Any]:
-    routing._require_agent_rights(m)
+    routing.require_agent_rights(m)
     agent = routing.agent_for(m)
     return {
         "user_id": m.user_id,
@@ -107,7 +107,7 @@ class OfferOut(Schema):
 @router.get("/contact-center/offers", response={200: list[OfferOut], **ERRORS}, summary="My open offers")
 def cc_offers(request: HttpRequest) -> list:
     m = member(request)
-    routing._require_agent_rights(m)
+    routing.require_agent_rights(m)
     return list(
         Reservation.objects.filter(agent__user_id=m.user_id, status=ReservationStatus.PENDING)
         .select_related("task")
@@ -139,7 +139,7 @@ def offer_reject(request: HttpRequest, reservation_id: int) -> Status:
 @router.get("/contact-center/tasks", response={200: list[TaskOut], **ERRORS}, summary="Contacts I hold")
 def cc_my_tasks(request: HttpRequest) -> list:
     m = member(request)
-    routing._require_agent_rights(m)
+    routing.require_agent_rights(m)
     return list(
         Task.objects.filter(
             agent__user_id=m.user_id, status__in=[TaskStatus.ASSIGNED, TaskStatus.WRAPPING]
@@ -179,7 +179,7 @@ def task_add(request: HttpRequest, payload: EnqueueIn) -> Status:
     from guanxi.customers.selectors import get_customer_for
 
     m = member(request)
-    routing._require_supervisor(m)
+    routing.require_supervisor(m)
     if payload.customer_id is not None:
         get_customer_for(m, payload.customer_id)  # 404 for another workspace's customer
     task = routing.task_enqueue(
@@ -220,7 +220,7 @@ class QueueIn(Schema):
     "/contact-center/queues", response={200: list[QueueOut], **ERRORS}, summary="Queues, with waiting"
 )
 def cc_queues(request: HttpRequest) -> list:
-    routing._require_agent_rights(member(request))
+    routing.require_agent_rights(member(request))
     counts = {
         row["queue_id"]: row
         for row in Task.objects.filter(status__in=[TaskStatus.PENDING, TaskStatus.RESERVED])
@@ -291,7 +291,7 @@ class AgentConfigIn(Schema):
 )
 def agent_setup(request: HttpRequest, member_id: int, payload: AgentConfigIn) -> dict:
     actor = member(request)
-    routing._require_supervisor(actor)
+    routing.require_supervisor(actor)
     target = Membership.objects.filter(pk=member_id).first()
     if target is None:
         raise NotFound()

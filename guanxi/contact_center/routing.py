@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from guanxi.contact_center import expressions
 from guanxi.contact_center.models import (
     DEFAULT_CAPACITY,
+    OPEN_TASK_STATUSES,
     Agent,
     AgentChannel,
     AgentSkill,
@@ -55,12 +56,12 @@ TIER_PRIORITY = {"vip": 20, "major": 10}
 RING_ALL_LIMIT = 50
 
 
-def _require_supervisor(actor: Membership) -> None:
+def require_supervisor(actor: Membership) -> None:
     if permissions.scope_for(actor, Module.CONTACT_CENTER, "edit") != Scope.WORKSPACE:
         raise Forbidden(_("Only contact-centre supervisors can change queues, skills and routing."))
 
 
-def _require_agent_rights(actor: Membership) -> None:
+def require_agent_rights(actor: Membership) -> None:
     if permissions.scope_for(actor, Module.CONTACT_CENTER, "edit") == Scope.NONE:
         raise Forbidden(_("You are not a contact-centre agent in this workspace."))
 
@@ -69,7 +70,7 @@ def _require_agent_rights(actor: Membership) -> None:
 
 
 def skill_get_or_create(*, actor: Membership, name: str) -> Skill:
-    _require_supervisor(actor)
+    require_supervisor(actor)
     name = (name or "").strip()
     if not name or len(name) > 60:
         raise ValidationFailed(fields={"name": _("A skill needs a name of at most 60 characters.")})
@@ -101,7 +102,7 @@ def agent_configure(
     phone_uri: str | None = None,
 ) -> Agent:
     """Set an agent's capacity per channel (0-50), skills with levels (1-10) and queues. Supervisor only. Audited."""
-    _require_supervisor(actor)
+    require_supervisor(actor)
     errors: dict[str, str] = {}
     for channel, n in (capacities or {}).items():
         if channel not in Channel.values:
@@ -163,9 +164,9 @@ def agent_set_presence(
     away contacts already held; it stops new offers. Pending offers of an agent going away are cancelled."""
     target = member or actor
     if target.pk != actor.pk:
-        _require_supervisor(actor)
+        require_supervisor(actor)
     else:
-        _require_agent_rights(actor)
+        require_agent_rights(actor)
     if presence not in Presence.values:
         raise ValidationFailed(fields={"presence": _("Unknown presence state.")})
     if presence == Presence.PAUSED and not reason.strip():
@@ -226,7 +227,7 @@ def queue_create(
     reservation_timeout: int = 15,
 ) -> Queue:
     """Create a queue. Supervisor only. Refuses an unknown strategy, bad hours, a holiday that is not a date."""
-    _require_supervisor(actor)
+    require_supervisor(actor)
     errors: dict[str, str] = {}
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -271,7 +272,7 @@ def workflow_create(
 ) -> Workflow:
     """A routing workflow from ordered steps ``{"expression", "queue_id", "skills", "timeout", "priority_boost"}``.
     Each condition is checked when saved (the error names the step). Supervisor only. Audited."""
-    _require_supervisor(actor)
+    require_supervisor(actor)
     errors: dict[str, str] = {}
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -384,7 +385,7 @@ def task_enqueue(
     attrs = {"channel": channel, **(attributes or {})}
     if source_id:
         existing = Task.objects.filter(
-            source_type=source_type, source_id=source_id, status__in=list(_open())
+            source_type=source_type, source_id=source_id, status__in=OPEN_TASK_STATUSES
         ).first()
         if existing is not None:
             return existing
@@ -413,10 +414,6 @@ def task_enqueue(
     if task.status == TaskStatus.PENDING:
         transaction.on_commit(lambda: _route_soon(ws.pk))
     return task
-
-
-def _open() -> tuple[str, ...]:
-    return (TaskStatus.PENDING, TaskStatus.RESERVED, TaskStatus.ASSIGNED, TaskStatus.WRAPPING)
 
 
 def _route_soon(workspace_id: int) -> None:

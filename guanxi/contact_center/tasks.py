@@ -35,11 +35,11 @@ def route_workspace(workspace_id: int) -> int:
 @db_periodic_task(crontab(minute="*"))
 def routing_sweep() -> int:
     """Every minute, for workspaces with open contacts: the backstop for offers nobody answered."""
-    from guanxi.contact_center.models import OPEN_TASK_STATUSES, Task
+    from guanxi.contact_center.models import Task, TaskStatus
 
     total = 0
     ids = (
-        Task.all_workspaces.filter(status__in=OPEN_TASK_STATUSES[:2])
+        Task.all_workspaces.filter(status__in=[TaskStatus.PENDING, TaskStatus.RESERVED])
         .values_list("workspace_id", flat=True)
         .distinct()
     )
