@@ -9,16 +9,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ops.helpers import free_port, wait_http
 
 pytestmark = pytest.mark.browser
 
@@ -72,36 +71,13 @@ with workspace_context(Workspace.objects.get(name=%(ws)r)):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"server exited with {proc.returncode}: {proc.stdout.read().decode()[-2000:]}"
-            )
-        try:
-            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback test server
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer in {timeout}s")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[str, dict]]:
     if not Path(CHROMIUM).exists():
         pytest.skip("needs chromium for the browser test: apt-get install -y chromium (CI does)")
     pytest.importorskip("playwright")
     data = tmp_path_factory.mktemp("survey-browser")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(GUANXI_DATA_DIR=str(data), GUANXI_DATABASE_URL="", GUANXI_REDIS_URL="", GUANXI_BASE_URL=base)
@@ -112,7 +88,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, dict]]:
     proc = subprocess.Popen([*guanxi, "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        _wait(f"{base}/healthz", proc)
+        wait_http(f"{base}/healthz", proc, timeout=90)
         yield base, env
     finally:
         proc.terminate()
