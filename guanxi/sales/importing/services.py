@@ -12,6 +12,7 @@ Needs workspace-wide edit rights on sales (an import writes orders of every owne
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import polars as pl
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
@@ -33,9 +35,9 @@ from guanxi.customers.importing.bulk import chunk_transaction_settings
 from guanxi.customers.importing.reader import FileInfo, ImportRefused
 from guanxi.customers.normalize import neutralise_formula
 from guanxi.ledger.services import audit_record
-from guanxi.sales.importing.chunk import PHASES, process_chunk
+from guanxi.sales.importing.chunk import PHASES, CustomerMaker, process_chunk
 from guanxi.sales.importing.mapping import CUSTOMER_TARGETS, TARGETS, guess_mapping
-from guanxi.sales.importing.rows import OrderRow, OrderRowPreparer
+from guanxi.sales.importing.rows import RowChecker, with_line_keys
 from guanxi.sales.models import OrderImportJob, OrderImportRejectedRow, OrderImportStatus
 from guanxi.sales.services._common import require_sales_admin
 from guanxi.workspaces import permissions
@@ -176,15 +178,23 @@ def order_import_configure(*, actor: Membership, job_id: int, mapping: dict) -> 
     return job
 
 
+def _rows_frame(rows: list[list[str]], ncols: int, first_row: int = 2) -> pl.DataFrame:
+    """Rows (lists of cell texts, as the reader gives them) as a frame of the file's columns."""
+    data = {f"c{i}": [r[i] if i < len(r) else "" for r in rows] for i in range(ncols)}
+    df = pl.DataFrame(data, schema={f"c{i}": pl.String for i in range(ncols)})
+    return df.with_columns(pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias("_row"))
+
+
 def order_import_preview(*, actor: Membership, job_id: int, limit: int = 20) -> dict:
     """The first rows with each row's problem (if any) under the job's current mapping (lookups not included)."""
     job = get_order_import_for(actor, job_id)
-    preparer = OrderRowPreparer(job.mapping)
+    sample = reader.read_preview(Path(job.file_path), _info(job), limit)
+    df = with_line_keys(_rows_frame([v for _n, v in sample], len(job.headers)), job.mapping)
+    checked = RowChecker(job.mapping).check(df).select("err_field", "err_reason").rows()
     rows = []
-    for number, values in reader.read_preview(Path(job.file_path), _info(job), limit):
-        row = preparer.prepare(number, values)
-        err = f"{TARGETS.get(row.error[0], row.error[0])}: {row.error[1]}" if row.error else ""
-        rows.append({"row_number": number, "values": values, "error": err, "ok": row.error is None})
+    for (number, values), (field, reason) in zip(sample, checked, strict=True):
+        err = f"{TARGETS.get(field, field)}: {reason}" if field else ""
+        rows.append({"row_number": number, "values": values, "error": err, "ok": field is None})
     return {"headers": job.headers, "mapping": job.mapping, "rows": rows}
 
 
@@ -214,41 +224,73 @@ def order_import_start(
     return job
 
 
-def _chunks(job: OrderImportJob, preparer: OrderRowPreparer, chunk_size: int) -> Iterator[list[OrderRow]]:
-    """Checked rows from the checkpoint on, in chunks that keep an order's adjacent lines together."""
-    counting = "line_no" not in preparer.col
-    chunk: list[OrderRow] = []
-    last_order = None
-    for index, (number, values) in enumerate(reader.iter_rows(Path(job.file_path), _info(job))):
-        if index < job.next_row:
-            if counting:
-                preparer.count(values)  # rebuild the line numbers of what was committed before
-            continue
-        order = preparer.order_of(values)
-        if len(chunk) >= chunk_size and (order != last_order or len(chunk) >= chunk_size + MAX_ORDER_LINES):
-            yield chunk
-            chunk = []
-        chunk.append(preparer.prepare(number, values))
-        last_order = order
-    if chunk:
-        yield chunk
+def _polars_csv(job: OrderImportJob, names: list[str]) -> pl.DataFrame | None:
+    """The whole CSV file read by polars (in parallel, no Python per row); None where polars reads it differently
+    from the reader that counted its rows (then the reader's rows are used)."""
+    path = Path(job.file_path)
+    temp = None
+    try:
+        if codecs.lookup(job.encoding or "utf-8").name not in {"utf-8", "utf-8-sig", "ascii"}:
+            temp = path.with_name(path.name + ".utf8")  # GB18030 and friends: decode once, as a stream
+            with path.open("r", encoding=job.encoding, newline="") as src, temp.open("w", encoding="utf-8",
+                                                                                      newline="") as dst:  # fmt: skip
+                while block := src.read(1 << 20):
+                    dst.write(block)
+        df = pl.read_csv(
+            temp or path, has_header=True, infer_schema=False, separator=job.delimiter or ",", quote_char='"',
+            truncate_ragged_lines=True, missing_utf8_is_empty_string=True, encoding="utf8",
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - any polars parse error: fall back to the reader, which says what is wrong
+        return None
+    finally:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+    if df.width != len(names) or df.height != job.total_rows:
+        return None
+    df.columns = names
+    return df
 
 
-def _customer_maker(actor: Membership) -> Callable[[OrderRow], int | None]:
+def load_rows(job: OrderImportJob) -> pl.DataFrame:
+    """Every data row of the job's file as a frame: the columns as text (``c0``…), the spreadsheet row number
+    (``_row``) and, for a file without a line number column, each row's line key (``_key``)."""
+    names = [f"c{i}" for i in range(len(job.headers))]
+    df = _polars_csv(job, names) if job.file_format == "csv" else None
+    if df is None:
+        df = _rows_frame([values for _n, values in reader.iter_rows(Path(job.file_path), _info(job))], len(names))
+    else:
+        df = df.with_columns(pl.int_range(2, 2 + pl.len(), dtype=pl.Int64).alias("_row"))
+    return with_line_keys(df, job.mapping)
+
+
+def _chunk_bounds(orders: pl.Series, start: int, size: int) -> Iterator[tuple[int, int]]:
+    """[lo, hi) row ranges from ``start``, each of ``size`` rows or a little more, so that an order's adjacent
+    lines stay in one chunk (up to MAX_ORDER_LINES more)."""
+    n = orders.len()
+    lo = start
+    while lo < n:
+        hi = min(n, lo + size)
+        limit = min(n, lo + size + MAX_ORDER_LINES)
+        while hi < limit and orders[hi] == orders[hi - 1]:
+            hi += 1
+        yield lo, hi
+        lo = hi
+
+
+def _customer_maker(actor: Membership) -> CustomerMaker:
     from guanxi.customers.services import customer_create
 
-    def make(row: OrderRow) -> int | None:
+    def make(kind: str, ref: str, name: str) -> int | None:
         fields: dict = {"source": "import"}
-        if row.cust_kind == "customer_external_id":
-            fields["external_id"] = row.cust_ref
-        elif row.cust_kind == "customer_phone":
-            fields["phones"] = [row.cust_ref]
+        if kind == "customer_external_id":
+            fields["external_id"] = ref
+        elif kind == "customer_phone":
+            fields["phones"] = [ref]
         else:
-            fields["emails"] = [row.cust_ref]
+            fields["emails"] = [ref]
         try:
             with transaction.atomic():
-                customer = customer_create(actor=actor, name=row.cust_name or row.cust_ref, allow_duplicate=True,
-                                           **fields)  # fmt: skip
+                customer = customer_create(actor=actor, name=name or ref, allow_duplicate=True, **fields)
         except AppError:
             return None
         return customer.pk
@@ -282,21 +324,27 @@ def order_import_run(
         OrderImportJob.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=timezone.now())
         OrderImportJob.objects.filter(pk=job.pk).update(status=OrderImportStatus.RUNNING)
         job.refresh_from_db()
-        preparer = OrderRowPreparer(job.mapping)
+        checker = RowChecker(job.mapping)
         maker = _customer_maker(actor) if job.create_customers else None
         done = 0
         analysed_at = 0
         try:
             t = time.perf_counter()
-            for rows in _chunks(job, preparer, chunk_size):
-                PHASES["read and check rows"] += time.perf_counter() - t
+            frame = load_rows(job)
+            PHASES["read the file"] += time.perf_counter() - t
+            order_col = checker.col["order_id"]
+            orders = frame.get_column(f"c{order_col}").fill_null("").str.strip_chars()
+            for lo, hi in _chunk_bounds(orders, job.next_row, chunk_size):
+                t = time.perf_counter()
+                chunk = checker.check(frame.slice(lo, hi - lo))
+                PHASES["check rows"] += time.perf_counter() - t
                 t0 = time.perf_counter()
-                ok = _commit_chunk(job.pk, rows, maker)
+                ok = _commit_chunk(job.pk, lo, hi, chunk, len(job.headers), maker)
                 PHASES["chunk transaction (all write phases, commit)"] += time.perf_counter() - t0
                 if not ok:
                     return OrderImportJob.objects.get(pk=job.pk)  # another worker owns this job now
                 done += 1
-                written = rows[-1].number - 1
+                written = hi
                 if job.total_rows >= STATS_MIN_ROWS and written >= max(chunk_size, 4 * analysed_at):
                     refresh_planner_statistics_for(("sales_order", "sales_orderline"))
                     analysed_at = written
@@ -304,14 +352,13 @@ def order_import_run(
                     on_chunk(OrderImportJob.objects.get(pk=job.pk))
                 if crash_after_chunks is not None and done >= crash_after_chunks:
                     raise SimulatedCrash(f"stopped after {done} chunk(s)")
-                t = time.perf_counter()
         except (ImportRefused, UnicodeDecodeError, OSError) as exc:
             return _fail(OrderImportJob.objects.get(pk=job.pk), str(exc))
         return _finish(job.pk)
 
 
-def _commit_chunk(job_id: int, rows: list[OrderRow], maker: Callable | None) -> bool:
-    first_index = rows[0].number - 2
+def _commit_chunk(job_id: int, lo: int, hi: int, chunk: pl.DataFrame, ncols: int, maker: CustomerMaker | None) -> bool:
+    first_index = lo
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -319,8 +366,8 @@ def _commit_chunk(job_id: int, rows: list[OrderRow], maker: Callable | None) -> 
                 if job.next_row != first_index:
                     return False
                 chunk_transaction_settings()
-                res = process_chunk(job=job, rows=rows, create_customer=maker)
-                job.next_row = first_index + len(rows)
+                res = process_chunk(job=job, df=chunk, ncols=ncols, create_customer=maker)
+                job.next_row = hi
                 job.orders_created += res.orders_created
                 job.orders_updated += res.orders_updated
                 job.orders_unchanged += res.orders_unchanged
