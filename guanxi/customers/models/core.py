@@ -317,12 +317,23 @@ class Interaction(TenantModel):
     given, makes a retried write idempotent.
     """
 
+    # Neither a database foreign key nor an index of its own for the workspace (every index here starts with it),
+    # and the actor's index holds only rows that have one: imports write millions of entries at once.
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False,
+        db_constraint=False, db_index=False,
+    )  # fmt: skip
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
     kind = models.CharField(max_length=20, choices=InteractionKind.choices)
     direction = models.CharField(max_length=3, choices=InteractionDirection.choices, blank=True, default="")
     occurred_at = models.DateTimeField()
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     subject = models.CharField(max_length=300, blank=True)
     body = models.TextField(blank=True)
@@ -339,6 +350,7 @@ class Interaction(TenantModel):
                 fields=["workspace", "customer", "-occurred_at", "-id"], name="interaction_timeline_idx"
             ),
             models.Index(fields=["workspace", "source_type", "source_id"], name="interaction_source_idx"),
+            models.Index(fields=["actor"], name="interaction_actor_idx", condition=Q(actor__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -139,11 +139,16 @@ def _resolve_customers(refs: set[tuple[str, str]]) -> dict[tuple[str, str], tupl
     return out
 
 
-def _products(skus: list[str], names: list[str], workspace_id: int, create: pl.DataFrame | None) -> pl.DataFrame:
+def _products(
+    skus: list[str], names: list[str], workspace_id: int, create: pl.DataFrame | None
+) -> pl.DataFrame:
     """One row per SKU (``by = 'sku'``) and per product name (``by = 'name'``) the chunk uses, with the product's
     id, tax rate (hundredths of a percent), unit and name; ``pid`` is null for a name several products share.
     ``create`` (--create-products): the unknown ones (sku, name, price cents, tax) are created first."""
-    by_sku = {s: (i, t, u, n) for s, i, t, u, n in lookup(Product, "sku", skus, ["sku", "id", "tax_rate", "unit", "name"])}
+    by_sku = {
+        s: (i, t, u, n)
+        for s, i, t, u, n in lookup(Product, "sku", skus, ["sku", "id", "tax_rate", "unit", "name"])
+    }
     by_name: dict[str, tuple | None] = {}
     for n, i, t, u in lookup(Product, "name", names, ["name", "id", "tax_rate", "unit"]):
         by_name[n] = None if n in by_name else (i, t, u, n)
@@ -190,14 +195,21 @@ def _amounts(df: pl.DataFrame) -> pl.DataFrame:
     known = q.is_not_null() & p.is_not_null() & t.is_not_null()
     big = df.filter(known & pl.col("tax").is_null())
     if big.height:
-        worked = [line_cents(qm, pc, tb) for qm, pc, tb in big.select("qty_milli", "price_cents", "tax_bp").iter_rows()]
+        worked = [
+            line_cents(qm, pc, tb)
+            for qm, pc, tb in big.select("qty_milli", "price_cents", "tax_bp").iter_rows()
+        ]
         fix = big.select("_row").with_columns(
             pl.Series("amount_b", [a for a, _t in worked], dtype=pl.Int64),
             pl.Series("tax_b", [x for _a, x in worked], dtype=pl.Int64),
         )
-        df = df.join(fix, on="_row", how="left", maintain_order="left").with_columns(
-            pl.coalesce("amount", "amount_b").alias("amount"), pl.coalesce("tax", "tax_b").alias("tax")
-        ).drop("amount_b", "tax_b")
+        df = (
+            df.join(fix, on="_row", how="left", maintain_order="left")
+            .with_columns(
+                pl.coalesce("amount", "amount_b").alias("amount"), pl.coalesce("tax", "tax_b").alias("tax")
+            )
+            .drop("amount_b", "tax_b")
+        )
     return df.with_columns((pl.col("amount") + pl.col("tax")).alias("total"))
 
 
@@ -205,7 +217,9 @@ def _money(cents: str | pl.Expr, places: int = 2) -> pl.Expr:
     """Integer hundredths (or thousandths) as exact decimal text for COPY: 123456 -> '1234.56'."""
     c = pl.col(cents) if isinstance(cents, str) else cents
     scale = 10**places
-    return pl.concat_str((c // scale).cast(pl.String), pl.lit("."), (c % scale).cast(pl.String).str.zfill(places))
+    return pl.concat_str(
+        (c // scale).cast(pl.String), pl.lit("."), (c % scale).cast(pl.String).str.zfill(places)
+    )
 
 
 # --- writes ---------------------------------------------------------------------------------------------------
@@ -244,7 +258,9 @@ def _write(model: type, df: pl.DataFrame, *, ignore_conflicts: bool = False) -> 
     dt_cols = [i for i, (c, t) in enumerate(df.schema.items()) if isinstance(t, pl.Datetime) and c]
     rows = df.rows()
     if dt_cols:
-        rows = [tuple(adapt(v) if i in dt_cols and v is not None else v for i, v in enumerate(r)) for r in rows]
+        rows = [
+            tuple(adapt(v) if i in dt_cols and v is not None else v for i, v in enumerate(r)) for r in rows
+        ]
     verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
     marks = ", ".join(["%s"] * len(cols))
     with connection.cursor() as cur:
@@ -496,7 +512,9 @@ def process_chunk(
     if connection.vendor == "postgresql":
         from guanxi.core import rls
 
-        writer = rls.bypass()  # COPY FROM cannot run under row-level security; the rows' workspace is set above
+        writer = (
+            rls.bypass()
+        )  # COPY FROM cannot run under row-level security; the rows' workspace is set above
     else:
         import contextlib
 
@@ -553,7 +571,12 @@ def _merge_existing(res: ChunkResult, ws: int, now, rows: pl.DataFrame, heads: p
         oid, cid, status, cur, at = existing[ext]
         head = head_of[ext]
         changed = False
-        if (cid, status, cur, at) != (head["customer_id"], head["status"], head["currency"], head["ordered_at"]):
+        if (cid, status, cur, at) != (
+            head["customer_id"],
+            head["status"],
+            head["currency"],
+            head["ordered_at"],
+        ):
             touched.append({"id": oid, "workspace_id": ws, "updated_at": now, **{k: head[k] for k in (
                 "customer_id", "owner_id", "status", "currency", "ordered_at")}})  # fmt: skip
             changed = True
@@ -581,6 +604,8 @@ def _merge_existing(res: ChunkResult, ws: int, now, rows: pl.DataFrame, heads: p
         bulk_update(OrderLine, update, ["product_id", "description", "unit", "quantity", "unit_price", "tax_rate",
                                         "amount", "discount_amount", "tax_amount", "total"])  # fmt: skip
     if touched:
-        bulk_update(Order, touched, ["customer_id", "owner_id", "status", "currency", "ordered_at", "updated_at"])
+        bulk_update(
+            Order, touched, ["customer_id", "owner_id", "status", "currency", "ordered_at", "updated_at"]
+        )
     _recompute_totals(recompute)
     res.lines_written += len(insert) + len(update)

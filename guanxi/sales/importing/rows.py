@@ -152,6 +152,31 @@ class RowChecker:
         )
         return df.join(table, on=source, how="left", maintain_order="left")
 
+    def _decimal_column(self, df: pl.DataFrame, source: str, out: str, err: str, places: int, digits: int,
+                        fn: Callable[[str], tuple], *, positive: bool) -> pl.DataFrame:  # fmt: skip
+        """A quantity or price column as an integer of 10**-places units. Plain numbers (``12``, ``12.5``) are read
+        by polars; anything else (thousands separators, signs, exponents, too many places, text) goes through
+        ``fn`` once per distinct text, which either reads it the way ``Decimal`` does or names the problem."""
+        plain = pl.col(source).str.contains(rf"^[0-9]{{1,{digits}}}(\.[0-9]{{0,{places}}})?$")
+        whole = pl.col(source).str.extract(r"^([0-9]+)", 1).cast(pl.Int64)
+        frac = (
+            pl.col(source)
+            .str.extract(r"\.([0-9]*)$", 1)
+            .fill_null("")
+            .str.pad_end(places, "0")
+            .cast(pl.Int64)
+        )
+        value = whole * 10**places + frac
+        df = df.with_columns(pl.when(plain).then(value).otherwise(None).alias(out))
+        if positive:
+            df = df.with_columns(pl.when(pl.col(out) == 0).then(None).otherwise(pl.col(out)).alias(out))
+        rest = df.filter(pl.col(out).is_null())
+        if not rest.height:
+            return df.with_columns(pl.lit("").alias(err))
+        fixed = self._per_value(rest.select("_row", source), source, {"_v": pl.Int64, err: pl.String}, fn)
+        return df.join(fixed.select("_row", "_v", err), on="_row", how="left", maintain_order="left").with_columns(
+            pl.coalesce(out, "_v").alias(out), pl.col(err).fill_null("")).drop("_v")  # fmt: skip
+
     def check(self, df: pl.DataFrame) -> pl.DataFrame:
         """``df`` (c0…, _row, _key) -> the same with the normalised columns and the first problem of each row.
 
@@ -180,14 +205,20 @@ class RowChecker:
                              lambda v: (check_email(v) if v else None,))  # fmt: skip
         df = self._per_value(df, "_date", {"ordered_at": pl.Datetime("us", "UTC")},
                              lambda v: (check_date(v),))  # fmt: skip
-        df = self._per_value(df, "_qty", {"qty_milli": pl.Int64, "_qty_err": pl.String}, check_quantity)
-        df = self._per_value(df, "_price", {"price_cents": pl.Int64, "_price_err": pl.String}, check_price)
+        df = self._decimal_column(df, "_qty", "qty_milli", "_qty_err", 3, 10, check_quantity, positive=True)
+        df = self._decimal_column(
+            df, "_price", "price_cents", "_price_err", 2, 16, check_price, positive=False
+        )
         df = self._per_value(df, "_tax", {"tax_bp": pl.Int64, "_tax_err": pl.String}, check_tax)
         df = self._per_value(df, "_status", {"status": pl.String, "_status_err": pl.String}, check_status)
         df = self._per_value(df, "_currency", {"currency": pl.String, "_cur_err": pl.String}, check_currency)
 
         ext, phone, email = pl.col("_ext"), pl.col("_phone"), pl.col("_email")
-        has = {"customer_external_id": ext != "", "customer_phone": phone != "", "customer_email": email != ""}
+        has = {
+            "customer_external_id": ext != "",
+            "customer_phone": phone != "",
+            "customer_email": email != "",
+        }
         kind = pl.when(has["customer_external_id"]).then(pl.lit("customer_external_id"))
         kind = kind.when(has["customer_phone"]).then(pl.lit("customer_phone"))
         kind = kind.when(has["customer_email"]).then(pl.lit("customer_email")).otherwise(pl.lit(""))

@@ -18,13 +18,14 @@ import csv
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 import polars as pl
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from guanxi.core.context import workspace_context
@@ -238,7 +239,7 @@ def _polars_csv(job: OrderImportJob, names: list[str]) -> pl.DataFrame | None:
                     dst.write(block)
         df = pl.read_csv(
             temp or path, has_header=True, infer_schema=False, separator=job.delimiter or ",", quote_char='"',
-            truncate_ragged_lines=True, missing_utf8_is_empty_string=True, encoding="utf8",
+            truncate_ragged_lines=True, encoding="utf8",
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - any polars parse error: fall back to the reader, which says what is wrong
         return None
@@ -257,7 +258,9 @@ def load_rows(job: OrderImportJob) -> pl.DataFrame:
     names = [f"c{i}" for i in range(len(job.headers))]
     df = _polars_csv(job, names) if job.file_format == "csv" else None
     if df is None:
-        df = _rows_frame([values for _n, values in reader.iter_rows(Path(job.file_path), _info(job))], len(names))
+        df = _rows_frame(
+            [values for _n, values in reader.iter_rows(Path(job.file_path), _info(job))], len(names)
+        )
     else:
         df = df.with_columns(pl.int_range(2, 2 + pl.len(), dtype=pl.Int64).alias("_row"))
     return with_line_keys(df, job.mapping)
@@ -275,6 +278,32 @@ def _chunk_bounds(orders: pl.Series, start: int, size: int) -> Iterator[tuple[in
             hi += 1
         yield lo, hi
         lo = hi
+
+
+def _checked_chunks(
+    frame: pl.DataFrame, checker: RowChecker, bounds: Iterator[tuple[int, int]]
+) -> Iterator[tuple[int, int, pl.DataFrame]]:
+    """(lo, hi, checked chunk) for each range; the next chunk is checked in a second thread while the caller
+    writes this one (polars works outside the GIL and the database in its own process: on two cores the checks
+    come almost free)."""
+    lang = translation.get_language()
+
+    def check(lo: int, hi: int) -> pl.DataFrame:
+        t = time.perf_counter()
+        with translation.override(lang):
+            out = checker.check(frame.slice(lo, hi - lo))
+        PHASES["check rows (beside the writes)"] += time.perf_counter() - t
+        return out
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="order-import-check") as pool:
+        pending = None
+        for lo, hi in bounds:
+            future = pool.submit(check, lo, hi)
+            if pending is not None:
+                yield pending[0], pending[1], pending[2].result()
+            pending = (lo, hi, future)
+        if pending is not None:
+            yield pending[0], pending[1], pending[2].result()
 
 
 def _customer_maker(actor: Membership) -> CustomerMaker:
@@ -334,10 +363,9 @@ def order_import_run(
             PHASES["read the file"] += time.perf_counter() - t
             order_col = checker.col["order_id"]
             orders = frame.get_column(f"c{order_col}").fill_null("").str.strip_chars()
-            for lo, hi in _chunk_bounds(orders, job.next_row, chunk_size):
-                t = time.perf_counter()
-                chunk = checker.check(frame.slice(lo, hi - lo))
-                PHASES["check rows"] += time.perf_counter() - t
+            for lo, hi, chunk in _checked_chunks(
+                frame, checker, _chunk_bounds(orders, job.next_row, chunk_size)
+            ):
                 t0 = time.perf_counter()
                 ok = _commit_chunk(job.pk, lo, hi, chunk, len(job.headers), maker)
                 PHASES["chunk transaction (all write phases, commit)"] += time.perf_counter() - t0
@@ -357,7 +385,9 @@ def order_import_run(
         return _finish(job.pk)
 
 
-def _commit_chunk(job_id: int, lo: int, hi: int, chunk: pl.DataFrame, ncols: int, maker: CustomerMaker | None) -> bool:
+def _commit_chunk(
+    job_id: int, lo: int, hi: int, chunk: pl.DataFrame, ncols: int, maker: CustomerMaker | None
+) -> bool:
     first_index = lo
     for attempt in range(2):
         try:

@@ -26,12 +26,21 @@ class OrderSource(models.TextChoices):
 
 
 class Order(TenantModel):
-    """A sales order (订单) of a customer, made from an accepted quote or by hand. Totals are exact decimals."""
+    """A sales order (订单) of a customer, made from an accepted quote or by hand. Totals are exact decimals.
 
+    The workspace is neither a database foreign key nor an index of its own (every index and unique key starts
+    with it), and the quote's index holds only orders made from a quote: an ERP history import writes millions of
+    orders, and each per-row check or index entry that nobody reads costs minutes there (benchmarks/import_orders.py).
+    """
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False,
+        db_constraint=False, db_index=False,
+    )  # fmt: skip
     number = models.CharField(_("number"), max_length=30)
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="+")
     quote = models.ForeignKey(
-        "sales.Quote", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "sales.Quote", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     status = models.CharField(
         _("status"), max_length=12, choices=OrderStatus.choices, default=OrderStatus.CONFIRMED
@@ -66,6 +75,7 @@ class Order(TenantModel):
         indexes = [
             models.Index(fields=["workspace", "-ordered_at", "-id"], name="order_ws_date_idx"),
             models.Index(fields=["workspace", "customer", "ordered_at"], name="order_ws_customer_idx"),
+            models.Index(fields=["quote"], name="order_quote_idx", condition=Q(quote__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -73,12 +83,28 @@ class Order(TenantModel):
 
 
 class OrderLine(TenantModel):
-    """A line of an order, with the same amounts as a quote line."""
+    """A line of an order, with the same amounts as a quote line.
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    No database foreign-key constraints (``db_constraint=False``) and no index of its own on the workspace: ERP
+    history brings tens of millions of lines, and PostgreSQL checks each deferred constraint row by row at COMMIT
+    (measured: three checks cost twice the insert itself, benchmarks/import_orders.py). Every writer takes the
+    order and product ids from rows it read or created in the same transaction (services/orders.py, the ERP sync,
+    the import), Django still cascades an order's deletion to its lines and clears a deleted product, and the
+    workspace column is the first of the lines' unique key."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False,
+        db_constraint=False, db_index=False,
+    )  # fmt: skip
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_constraint=False)
     position = models.PositiveIntegerField(default=0)
     product = models.ForeignKey(
-        "sales.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "sales.Product",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     description = models.CharField(_("description"), max_length=200)
     unit = models.CharField(_("unit"), max_length=20, blank=True)
