@@ -351,6 +351,10 @@ class OrderOut(Schema):
     total: Decimal
     owner_id: int | None
     ordered_at: dt.datetime
+    external_id: str = Field(
+        description="The order's id in the ERP or import file; empty for orders made here."
+    )
+    source: str = Field(description="manual, quote, import or erp.")
     lines: list[LineOut]
 
     @staticmethod

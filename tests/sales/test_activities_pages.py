@@ -230,3 +230,18 @@ def test_outsider_and_teammate_pages(world, customers):
     assert sue.post(f"/sales/activities/{a.pk}/complete/", {}).status_code == 403
     with workspace_context(world.ws_a):
         assert Activity.objects.get(pk=a.pk).status == "open"
+
+
+def test_activities_have_their_own_entry_in_the_side_navigation(world, customers):
+    c = world.client_for(world.sam)
+    nav = re.search(
+        r'<nav class="sidenav".*?</nav>', c.get("/sales/activities/").content.decode(), re.S
+    ).group(0)
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', nav)
+    assert current == ["/sales/activities/"]
+    nav = re.search(r'<nav class="sidenav".*?</nav>', c.get("/sales/").content.decode(), re.S).group(0)
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', nav) == ["/sales/"]
+    assert 'href="/sales/activities/"' in nav
+    c.cookies["django_language"] = "zh-hans"
+    page = c.get("/sales/activities/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert ">活动</a>" in page

@@ -51,6 +51,7 @@ def test_lead_to_cash_through_the_api(world, customers, api_for, django_capture_
     assert r.status_code == 201, r.content
     order = r.json()
     assert order["total"] == "3616.00"
+    assert (order["source"], order["external_id"], order["quote_id"]) == ("quote", "", q["id"])
     line_id = order["lines"][0]["id"]
     body = assert_error(sam.post(f"/orders/{order['id']}/returns",
                                  {"reason": "多发", "lines": [{"order_line_id": line_id, "quantity": "5"}]}), 422, "validation_error")  # fmt: skip

@@ -306,3 +306,29 @@ def erp_objects(world, objs) -> dict:
             file_format="csv", headers=["订单号"], mapping={"0": "order_id"},
         )  # fmt: skip
     return {"erp_order": order, "order_import_job": job}
+
+
+def test_utf8_and_gbk_files_are_read_by_polars_and_an_odd_file_by_the_reader(world, erp_world, tmp_path):
+    from guanxi.sales.importing import services
+
+    names = [f"c{i}" for i in range(len(HEADER))]
+    for path in (csv_file(tmp_path, GOOD), csv_file(tmp_path, GOOD, name="g.csv", encoding="gb18030")):
+        with workspace_context(world.ws_a), path.open("rb") as fh:
+            job = order_import_create(actor=world.olivia, file_name=path.name, chunks=fh)
+        df = services._polars_csv(job, names)
+        assert df is not None and df.height == 4 and df.get_column("c7").to_list()[2] == "实施服务"
+        assert services.load_rows(job).get_column("_row").to_list() == [2, 3, 4, 5]
+    job.total_rows = 5  # the reader counted otherwise: the reader's rows are used
+    assert services._polars_csv(job, names) is None
+    assert services.load_rows(job).height == 4
+
+
+def test_a_line_too_large_for_the_books_is_refused_naming_the_row(world, erp_world, tmp_path):
+    rows = [["HUGE", "1", "C-1", "", "", "2020-01-01", "ERP-01", "", "99999999999", "9999999999999999.00", "", ""],
+            ["HUGE", "2", "C-1", "", "", "2020-01-01", "ERP-01", "", "1", "1.00", "", ""], GOOD[0]]  # fmt: skip
+    before = state(world)
+    job = run_import(world, csv_file(tmp_path, rows))
+    assert (job.orders_created, job.rejected_count) == (1, 2)
+    report = list(csv.reader(io.StringIO(Path(job.rejected_path).read_text(encoding="utf-8-sig"))))
+    assert report[1][:3] == ["2", "quantity", "The line's amount is too large."]
+    assert state(world)[0] == before[0] + 1

@@ -42,6 +42,7 @@ def test_an_accepted_quote_becomes_an_order_in_one_step(world, customers, cat):
         quote_accept(actor=world.sam, quote_id=q.pk)
         order = order_create_from_quote(actor=world.sam, quote_id=q.pk)
         assert order.total == q.total == Decimal("2147.00")
+        assert (order.source, order.quote_id) == ("quote", q.pk)
         assert [(ln.description, ln.quantity) for ln in order.lines.all()] == [
             ("ERP 软件许可", Decimal("2.000"))
         ]

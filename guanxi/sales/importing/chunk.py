@@ -199,6 +199,8 @@ def _amounts(df: pl.DataFrame) -> pl.DataFrame:
             line_cents(qm, pc, tb)
             for qm, pc, tb in big.select("qty_milli", "price_cents", "tax_bp").iter_rows()
         ]
+        # beyond numeric(18, 2): marked as too large (the row is then refused), kept inside 64 bits
+        worked = [(a, t) if a + t <= MAX_LINE_CENTS else (MAX_LINE_CENTS + 1, 0) for a, t in worked]
         fix = big.select("_row").with_columns(
             pl.Series("amount_b", [a for a, _t in worked], dtype=pl.Int64),
             pl.Series("tax_b", [x for _a, x in worked], dtype=pl.Int64),
@@ -507,6 +509,13 @@ def process_chunk(
         data.alias("data"), pl.lit(now).alias("created_at"),
     )  # fmt: skip
     res.orders_created = orders.height
+    if (
+        interactions.height
+    ):  # an ERP sync may have put an order on the timeline before (a race: the retry sees it)
+        keys = interactions.get_column("external_key").to_list()
+        there = [k for (k,) in _lookup_keyed(Interaction, "external_key", keys, ["external_key"])]
+        if there:
+            interactions = interactions.filter(~pl.col("external_key").is_in(there))
     t = _lap("build rows", t)
 
     if connection.vendor == "postgresql":
@@ -524,7 +533,7 @@ def process_chunk(
         t = _lap("write orders", t)
         _write(OrderLine, _frame_for(OrderLine, lines))
         t = _lap("write lines", t)
-        _write(Interaction, _frame_for(Interaction, interactions), ignore_conflicts=True)
+        _write(Interaction, _frame_for(Interaction, interactions))
         t = _lap("write timeline", t)
     res.lines_written = lines.height
     if existing:

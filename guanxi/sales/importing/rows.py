@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 import polars as pl
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from guanxi.sales.services.erp import parse_order_date
 STATUS_VALUES = frozenset(OrderStatus.values)
 MAX_QTY = Decimal("99999999999")  # max_digits=14, decimal_places=3
 MAX_PRICE = Decimal("9999999999999999.99")
-MAX_LINE_CENTS = 10**16 - 1  # an order line's total must fit numeric(18, 2)
+MAX_LINE_CENTS = 10**18 - 1  # an order line's total must fit numeric(18, 2)
 CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
 # Statuses as Chinese ERPs write them.
@@ -117,9 +117,12 @@ def check_currency(raw: str) -> tuple[str, str]:
 
 def line_cents(qty_milli: int, price_cents: int, tax_bp: int) -> tuple[int, int]:
     """(amount, tax) in cents of one line, exactly as ``line_amounts`` rounds them (half up, to the cent)."""
-    amount = (Decimal(qty_milli) / 1000 * Decimal(price_cents) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-    tax = (amount * Decimal(tax_bp) / 10000).quantize(CENT, rounding=ROUND_HALF_UP)
-    return int(amount * 100), int(tax * 100)
+    with localcontext(prec=60):  # the largest quantity times the largest price has 30 digits
+        amount = (Decimal(qty_milli) / 1000 * Decimal(price_cents) / 100).quantize(
+            CENT, rounding=ROUND_HALF_UP
+        )
+        tax = (amount * Decimal(tax_bp) / 10000).quantize(CENT, rounding=ROUND_HALF_UP)
+        return int(amount * 100), int(tax * 100)
 
 
 # --- a whole chunk --------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from guanxi.workspaces import permissions
 from guanxi.workspaces.models import Membership
 from guanxi.workspaces.permissions import Module, Scope
 
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 100_000
 MAX_ORDER_LINES = (
     5000  # a chunk grows past CHUNK_ROWS by at most this to keep an order's adjacent lines together
 )

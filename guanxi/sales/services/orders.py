@@ -22,6 +22,7 @@ from guanxi.sales.models import (
     Order,
     OrderLine,
     OrderReturn,
+    OrderSource,
     OrderStatus,
     QuoteStatus,
     ReturnLine,
@@ -76,7 +77,7 @@ def _create(
 ) -> Order:
     order = Order.objects.create(
         number=_next_number(), customer=customer, quote=quote, currency=currency, owner=actor.user,
-        ordered_at=timezone.now(),
+        ordered_at=timezone.now(), source=OrderSource.QUOTE if quote is not None else OrderSource.MANUAL,
     )  # fmt: skip
     for k, v in write_lines(OrderLine, "order", order, lines).items():
         setattr(order, k, v)
