@@ -332,3 +332,17 @@ def test_a_line_too_large_for_the_books_is_refused_naming_the_row(world, erp_wor
     report = list(csv.reader(io.StringIO(Path(job.rejected_path).read_text(encoding="utf-8-sig"))))
     assert report[1][:3] == ["2", "quantity", "The line's amount is too large."]
     assert state(world)[0] == before[0] + 1
+
+
+def test_an_order_already_on_the_timeline_is_not_put_there_twice(world, erp_world, tmp_path):
+    from django.utils import timezone
+
+    _cat, cust = erp_world
+    with workspace_context(world.ws_a):  # e.g. synced from the ERP once, the order later deleted by hand
+        Interaction.objects.create(customer=cust, kind="order", occurred_at=timezone.now(),
+                                   external_key="erp:order:SO-2019-1", subject="ERP")  # fmt: skip
+    job = run_import(world, csv_file(tmp_path, GOOD))
+    assert job.orders_created == 3 and job.status == "done"
+    with workspace_context(world.ws_a):
+        assert Interaction.objects.filter(external_key="erp:order:SO-2019-1").count() == 1
+        assert Interaction.objects.filter(external_key="erp:order:SO-2021-7").count() == 1

@@ -20,6 +20,7 @@ twice) is on the timeline once.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -27,10 +28,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import polars as pl
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi.core import rls
 from guanxi.customers.importing.bulk import allocate_ids, bulk_insert, bulk_update, lookup
 from guanxi.customers.models import Customer, CustomerEmail, CustomerPhone, Interaction, InteractionKind
 from guanxi.sales.importing.rows import MAX_LINE_CENTS, line_cents
@@ -509,31 +511,21 @@ def process_chunk(
         data.alias("data"), pl.lit(now).alias("created_at"),
     )  # fmt: skip
     res.orders_created = orders.height
-    if (
-        interactions.height
-    ):  # an ERP sync may have put an order on the timeline before (a race: the retry sees it)
-        keys = interactions.get_column("external_key").to_list()
-        there = [k for (k,) in _lookup_keyed(Interaction, "external_key", keys, ["external_key"])]
-        if there:
-            interactions = interactions.filter(~pl.col("external_key").is_in(there))
     t = _lap("build rows", t)
 
-    if connection.vendor == "postgresql":
-        from guanxi.core import rls
-
-        writer = (
-            rls.bypass()
-        )  # COPY FROM cannot run under row-level security; the rows' workspace is set above
-    else:
-        import contextlib
-
-        writer = contextlib.nullcontext()
+    # COPY FROM cannot run under row-level security: as the tables' owner; every row's workspace is set above
+    writer = rls.bypass() if connection.vendor == "postgresql" else contextlib.nullcontext()
     with writer:
         _write(Order, _frame_for(Order, orders))
         t = _lap("write orders", t)
         _write(OrderLine, _frame_for(OrderLine, lines))
         t = _lap("write lines", t)
-        _write(Interaction, _frame_for(Interaction, interactions))
+        timeline = _frame_for(Interaction, interactions)
+        try:
+            with transaction.atomic():  # a savepoint: one COPY, unless an ERP sync put one of these orders on
+                _write(Interaction, timeline)  # the timeline before; then the slower way, skipping those
+        except IntegrityError:
+            _write(Interaction, timeline, ignore_conflicts=True)
         t = _lap("write timeline", t)
     res.lines_written = lines.height
     if existing:
