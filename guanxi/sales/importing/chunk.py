@@ -249,7 +249,10 @@ def _write(model: type, df: pl.DataFrame, *, ignore_conflicts: bool = False) -> 
                 target = stage
             else:
                 target = table
-            with cur.cursor.copy(f'COPY "{target}" ({col_sql}) FROM STDIN (FORMAT csv)') as cp:
+            with (
+                connection.wrap_database_errors,
+                cur.cursor.copy(f'COPY "{target}" ({col_sql}) FROM STDIN (FORMAT csv)') as cp,
+            ):
                 view = memoryview(data)
                 for i in range(0, len(data), 1 << 20):
                     cp.write(view[i : i + (1 << 20)])
