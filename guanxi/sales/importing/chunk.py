@@ -24,7 +24,7 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import polars as pl
@@ -406,9 +406,28 @@ def _customer_frame(customers: dict) -> pl.DataFrame:
     )  # fmt: skip
 
 
+@dataclass
+class RunState:
+    """What one run of a job learns from chunk to chunk.
+
+    ``customers``: (kind, ref) -> (customer id, owner id) resolved so far (ERP history names each customer in many
+    chunks). ``optimistic``: the chunks so far found none of their orders stored, so new orders are written without
+    looking first; the unique key (workspace, external id) still decides, and a chunk that meets an order stored
+    after all (a retry, a concurrent ERP sync, an order whose lines are far apart in the file) is rolled back and
+    done again the careful way (``reset``)."""
+
+    customers: dict = field(default_factory=dict)
+    optimistic: bool = False
+
+    def reset(self) -> None:
+        self.customers.clear()
+        self.optimistic = False
+
+
 def process_chunk(
-    *, job: OrderImportJob, df: pl.DataFrame, ncols: int, create_customer: CustomerMaker | None
-) -> ChunkResult:
+    *, job: OrderImportJob, df: pl.DataFrame, ncols: int, create_customer: CustomerMaker | None,
+    state: RunState | None = None,
+) -> ChunkResult:  # fmt: skip
     """Write one checked chunk's orders and lines. ``create_customer`` (with --create-customers) makes a customer
     for an order whose customer is unknown and returns its id."""
     res = ChunkResult()
@@ -422,7 +441,10 @@ def process_chunk(
                          "reason": r[2][:500], "values": [v or "" for v in r[3:]]})  # fmt: skip
     df = df.filter(pl.col("order") != "")
     good = df.filter(pl.col("err_field").is_null())
-    customers = _resolve_customers(set(good.select("cust_kind", "cust_ref").unique().iter_rows()))
+    state = state or RunState()
+    refs = set(good.select("cust_kind", "cust_ref").unique().iter_rows())
+    state.customers.update(_resolve_customers({r for r in refs if r not in state.customers}))
+    customers = {r: state.customers[r] for r in refs if r in state.customers}
     skus = good.filter(pl.col("sku") != "").get_column("sku").unique().to_list()
     names = good.filter(pl.col("sku") == "").get_column("product_name").unique().to_list()
     create = None
@@ -456,7 +478,7 @@ def process_chunk(
                 continue
             cid = create_customer(kind, ref, name)
             if cid is not None:
-                customers[(kind, ref)] = (cid, None)
+                customers[(kind, ref)] = state.customers[(kind, ref)] = (cid, None)
                 res.customers_created += 1
         with_customers = df.join(_customer_frame(customers), on=["cust_kind", "cust_ref"], how="left",
                                  maintain_order="left")  # fmt: skip
@@ -482,9 +504,10 @@ def process_chunk(
             pl.coalesce("owner_id", "_owner", pl.lit(job.created_by_id)).alias("owner_id")).drop("_owner")  # fmt: skip
     t = _lap("check orders, compute lines", t)
 
-    existing = {e: (i, c, s, cur, at) for e, i, c, s, cur, at in _lookup_keyed(
+    existing = {} if state.optimistic else {e: (i, c, s, cur, at) for e, i, c, s, cur, at in _lookup_keyed(
         Order, "external_id", heads.get_column("order").to_list(),
         ["external_id", "id", "customer_id", "status", "currency", "ordered_at"])}  # fmt: skip
+    state.optimistic = not existing
     t = _lap("look up existing orders and lines", t)
 
     new_heads = heads.filter(~pl.col("order").is_in(list(existing))) if existing else heads

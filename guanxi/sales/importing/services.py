@@ -36,7 +36,7 @@ from guanxi.customers.importing.bulk import chunk_transaction_settings
 from guanxi.customers.importing.reader import FileInfo, ImportRefused
 from guanxi.customers.normalize import neutralise_formula
 from guanxi.ledger.services import audit_record
-from guanxi.sales.importing.chunk import PHASES, CustomerMaker, process_chunk
+from guanxi.sales.importing.chunk import PHASES, CustomerMaker, RunState, process_chunk
 from guanxi.sales.importing.mapping import CUSTOMER_TARGETS, TARGETS, guess_mapping
 from guanxi.sales.importing.rows import RowChecker, with_line_keys
 from guanxi.sales.models import OrderImportJob, OrderImportRejectedRow, OrderImportStatus
@@ -354,6 +354,7 @@ def order_import_run(
         OrderImportJob.objects.filter(pk=job.pk).update(status=OrderImportStatus.RUNNING)
         job.refresh_from_db()
         checker = RowChecker(job.mapping)
+        state = RunState()
         maker = _customer_maker(actor) if job.create_customers else None
         done = 0
         analysed_at = 0
@@ -367,7 +368,7 @@ def order_import_run(
                 frame, checker, _chunk_bounds(orders, job.next_row, chunk_size)
             ):
                 t0 = time.perf_counter()
-                ok = _commit_chunk(job.pk, lo, hi, chunk, len(job.headers), maker)
+                ok = _commit_chunk(job.pk, lo, hi, chunk, len(job.headers), maker, state)
                 PHASES["chunk transaction (all write phases, commit)"] += time.perf_counter() - t0
                 if not ok:
                     return OrderImportJob.objects.get(pk=job.pk)  # another worker owns this job now
@@ -386,7 +387,13 @@ def order_import_run(
 
 
 def _commit_chunk(
-    job_id: int, lo: int, hi: int, chunk: pl.DataFrame, ncols: int, maker: CustomerMaker | None
+    job_id: int,
+    lo: int,
+    hi: int,
+    chunk: pl.DataFrame,
+    ncols: int,
+    maker: CustomerMaker | None,
+    state: RunState,
 ) -> bool:
     first_index = lo
     for attempt in range(2):
@@ -396,7 +403,7 @@ def _commit_chunk(
                 if job.next_row != first_index:
                     return False
                 chunk_transaction_settings()
-                res = process_chunk(job=job, df=chunk, ncols=ncols, create_customer=maker)
+                res = process_chunk(job=job, df=chunk, ncols=ncols, create_customer=maker, state=state)
                 job.next_row = hi
                 job.orders_created += res.orders_created
                 job.orders_updated += res.orders_updated
@@ -413,6 +420,7 @@ def _commit_chunk(
         except IntegrityError:
             if attempt:  # an ERP sync or another import took an order first; the retry sees it and updates it
                 raise
+            state.reset()  # the retry looks every order and customer up again
     return True
 
 

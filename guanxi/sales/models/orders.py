@@ -50,9 +50,10 @@ class Order(TenantModel):
     discount_total = models.DecimalField(_("discount"), max_digits=18, decimal_places=2, default=0)
     tax_total = models.DecimalField(_("tax"), max_digits=18, decimal_places=2, default=0)
     total = models.DecimalField(_("total"), max_digits=18, decimal_places=2, default=0)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    owner = models.ForeignKey(  # no database constraint: copied from the customer; Django clears it if a user goes
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
     ordered_at = models.DateTimeField(_("order date"))
     # The order's id in the ERP (or the file it was imported from): ERP sync and imports are idempotent on it.
     external_id = models.CharField(_("external id"), max_length=100, blank=True, default="")
@@ -98,14 +99,12 @@ class OrderLine(TenantModel):
     )  # fmt: skip
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_constraint=False)
     position = models.PositiveIntegerField(default=0)
+    # No index: nothing reads lines by product, and deleting a product (rare; products are retired instead) may
+    # scan the lines to clear the reference.
     product = models.ForeignKey(
-        "sales.Product",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_constraint=False,
-    )
+        "sales.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False,
+        db_index=False,
+    )  # fmt: skip
     description = models.CharField(_("description"), max_length=200)
     unit = models.CharField(_("unit"), max_length=20, blank=True)
     quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3)
