@@ -69,6 +69,32 @@ def make_csv(path: Path, lines: int, customers: int, products: int, seed: int = 
     return {"lines": written, "orders": orders, "bad_rows": bad, "bytes": path.stat().st_size}
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process, all threads (polars works in its own threads)."""
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def _backend_cpu_seconds() -> float:
+    """CPU seconds of this connection's PostgreSQL backend so far (from /proc: the server runs on this machine);
+    0 where it cannot be read. With the importer's own CPU seconds, a measure that the load of a shared machine
+    distorts far less than wall time."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bare_copy_seconds(path: Path) -> float:
     from django.db import connection
 
@@ -194,6 +220,7 @@ def main() -> int:
         copy_s = bare_copy_seconds(path) if connection.vendor == "postgresql" else None
         PHASES.clear()
         load_before = os.getloadavg()[0]
+        cpu_before, pg_before = _cpu_seconds(), _backend_cpu_seconds()
         t0 = time.perf_counter()
         with workspace_context(ws):
             with path.open("rb") as fh:
@@ -202,6 +229,7 @@ def main() -> int:
             order_import_start(actor=owner, job_id=job.pk, enqueue=False)
         job = order_import_run(job.pk, **({"chunk_size": args.chunk} if args.chunk else {}))
         total = time.perf_counter() - t0
+        cpu_s, pg_s = _cpu_seconds() - cpu_before, _backend_cpu_seconds() - pg_before
         with workspace_context(ws):
             orders, lines = Order.objects.count(), OrderLine.objects.count()
         phases = {"analyse file (decode, count rows)": round(t_analyse, 1)}
@@ -212,6 +240,7 @@ def main() -> int:
             "ratio_to_copy": round(total / copy_s, 1) if copy_s else None, "orders_created": job.orders_created,
             "lines_written": job.lines_written, "rejected": job.rejected_count, "orders_in_workspace": orders,
             "lines_in_workspace": lines, "status": job.status, "error": job.error, "phases_seconds": phases,
+            "cpu_seconds_importer": round(cpu_s, 1), "cpu_seconds_postgres_backend": round(pg_s, 1),
             "load_avg_1m_before": round(load_before, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2),
         })  # fmt: skip
         print(json.dumps({"run": run, **runs[-1]}, ensure_ascii=False), file=sys.stderr, flush=True)
