@@ -232,7 +232,7 @@ def clusters_step(ctx: RunContext) -> StepResult:
     ]
     n = _insights(ctx, "clusters", rows)
     msg = _("%(k)s clusters chosen by %(c)s.") % {"k": res.k, "c": _criterion_text(res.criterion)}
-    extra = [str(m) for m in getattr(res, "messages", []) or []]
+    extra = list(getattr(res, "messages", []) or [])
     return StepResult(
         kinds=["clusters"],
         rows={"clusters": len(res.descriptions), "members": n},
@@ -277,7 +277,7 @@ def churn_step(ctx: RunContext) -> StepResult:
     msgs = [
         _("Churn model AUC on a held-out later period: %(a)s.") % {"a": "—" if auc is None else f"{auc:.3f}"}
     ]
-    msgs += [str(m) for m in getattr(res, "messages", []) or []]
+    msgs += list(getattr(res, "messages", []) or [])
     from guanxi.analytics.models import AnalysisRun
 
     AnalysisRun.all_workspaces.filter(pk=ctx.run.pk).update(parameters=ctx.run.parameters)
