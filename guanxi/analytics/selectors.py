@@ -304,6 +304,54 @@ def revenue_by_month(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
     return [{"period": r["m"].date() if hasattr(r["m"], "date") else r["m"], "revenue": r["v"]} for r in rows]
 
 
+def service_trend(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
+    """Complaints opened (tickets of type complaint) and the satisfaction surveys answered per month (complaint and
+    satisfaction trends):
+    complaints, responses, average rating (1-5, CSAT) and average NPS answer (0-10); filtered by the period and
+    by the team / region of the customer. Workspace-wide figures: analytics view permission."""
+    from django.db.models import Avg
+    from django.db.models.functions import TruncMonth
+
+    from guanxi.service.models import SurveyResponse, Ticket
+
+    permissions.require(actor, Module.ANALYTICS, "view")
+    complaints = filters.customers(Ticket.objects.filter(type="complaint"))
+    answers = filters.customers(SurveyResponse.objects.all())
+    if filters.start:
+        complaints = complaints.filter(created_at__date__gte=filters.start)
+        answers = answers.filter(answered_at__date__gte=filters.start)
+    if filters.end:
+        complaints = complaints.filter(created_at__date__lte=filters.end)
+        answers = answers.filter(answered_at__date__lte=filters.end)
+
+    def month(v: Any) -> dt.date:
+        return v.date() if hasattr(v, "date") else v
+
+    out: dict[dt.date, dict[str, Any]] = {}
+
+    def row(m: Any) -> dict[str, Any]:
+        key = month(m)
+        return out.setdefault(
+            key, {"period": key, "complaints": 0, "responses": 0, "avg_rating": None, "avg_nps": None}
+        )
+
+    for r in (
+        complaints.annotate(m=TruncMonth("created_at")).values("m").annotate(n=Count("id")).order_by("m")
+    ):
+        row(r["m"])["complaints"] = r["n"]
+    for r in (
+        answers.annotate(m=TruncMonth("answered_at"))
+        .values("m")
+        .annotate(n=Count("id"), rating=Avg("rating"), nps=Avg("nps"))
+        .order_by("m")
+    ):
+        x = row(r["m"])
+        x["responses"] = r["n"]
+        x["avg_rating"] = None if r["rating"] is None else round(float(r["rating"]), 2)
+        x["avg_nps"] = None if r["nps"] is None else round(float(r["nps"]), 2)
+    return [out[k] for k in sorted(out)]
+
+
 def pipeline_funnel(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
     """Open opportunities and their amount per stage of the default pipeline (the sales funnel)."""
     from guanxi.sales.models import Opportunity, Pipeline
