@@ -10,7 +10,11 @@ run is a real ``analysis_run_execute`` of the kinds tiers, rfm, lifecycle: the s
 ``guanxi analyze --only tiers`` run. The first measured run writes every profile; later ones also delete the
 replaced run's rows and compare stages (no changes: the data does not move between runs).
 Prints one JSON object: medians per phase (read = SQL GROUP BY streamed out with COPY into polars; compute =
-polars; write = COPY into a temp table + INSERT … SELECT; timeline = stage changes; cleanup = old rows deleted).
+polars; write = on PostgreSQL COPY into a fresh table that becomes the run's partition, indexes built once at
+ATTACH; timeline = stage changes, in bulk; commit_and_switch = the rest of the step: pointer switch and COMMIT;
+cleanup = the replaced run's partition dropped), CPU seconds of this process and of its PostgreSQL backend (the box
+is shared: wall time includes waiting for a core), and a baseline measured in the same run: the per-customer
+GROUP BY alone, executed in the database with nothing sent back. ``--build-only`` builds the data and stops.
 """
 
 from __future__ import annotations
