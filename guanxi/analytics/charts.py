@@ -23,6 +23,7 @@ CHARTS = {
     "churn": gettext_lazy("Churn risk"),
     "rules": gettext_lazy("Basket rules"),
     "clusters": gettext_lazy("Customer clusters"),
+    "service": gettext_lazy("Complaints and satisfaction"),
 }
 
 
@@ -113,6 +114,8 @@ def chart_rows(
             for c in selectors.cluster_list(actor=actor).order_by("cluster")
         ]
         return rows, runs.get("clusters")
+    if name == "service":
+        return selectors.service_trend(actor=actor, filters=filters), None
     raise KeyError(name)
 
 
@@ -226,5 +229,19 @@ def build_chart(name: str, *, actor: Any, filters: selectors.Filters) -> Chart:
                 name=_("Share of customers"),
             )
         )
+    elif name == "service":
+        xs = [r["period"] for r in rows]
+        fig.add_trace(go.Bar(x=xs, y=[r["complaints"] for r in rows], name=_("Complaints")))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[r["avg_rating"] for r in rows],
+                mode="lines+markers",
+                name=_("Average rating (1-5)"),
+                yaxis="y2",
+                connectgaps=True,
+            )
+        )
+        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "range": [0, 5.2]})
     chart.figure = _layout(fig, chart.title)
     return chart

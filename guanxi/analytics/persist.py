@@ -4,6 +4,11 @@ PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT … SELECT`` into
 refuses COPY straight into a tenant table; the INSERT is checked by the policy). SQLite: ``executemany``.
 Both run inside the caller's transaction: ``step_commit`` writes the rows, moves the pointer and returns only when
 both are done, so a reader sees the old run's rows or the new run's, never a mix.
+
+Customer profiles on PostgreSQL (the one result with a row per customer, a million at scale) take a faster road,
+``write_run_partition``: their table is partitioned by run (migration 0003), so a run COPYs into a fresh table of
+its own, builds its indexes once after the load and attaches it as its partition; the replaced run's partition is
+dropped (``delete_rows``), not deleted row by row.
 """
 
 from __future__ import annotations
@@ -52,6 +57,64 @@ def bulk_insert(model: type[Model], frame: pl.DataFrame, columns: Sequence[str])
     return frame.height
 
 
+def is_partitioned(model: type[Model]) -> bool:
+    """True where ``model``'s table is partitioned by run (PostgreSQL after migration 0003)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass(%s)", [model._meta.db_table]
+        )
+        return cur.fetchone() is not None
+
+
+def partition_name(model: type[Model], run_id: int) -> str:
+    return f"{model._meta.db_table}_r{int(run_id)}"
+
+
+def write_run_partition(
+    model: type[Model], frame: pl.DataFrame, columns: Sequence[str], *, run_id: int
+) -> int:
+    """Write ``frame`` (all rows of run ``run_id``) as that run's partition of ``model``'s table; PostgreSQL only.
+
+    Runs in the caller's transaction (DDL is transactional: a failure later in the step leaves no partition):
+    CREATE TABLE (LIKE parent), COPY … FREEZE (the table is new in this transaction, so no hint-bit rewrite or
+    vacuum pass later), a CHECK on run_id so ATTACH need not scan, then ATTACH PARTITION, which builds the
+    parent's indexes on the loaded rows in one sort each and validates the workspace foreign key in one query
+    instead of a trigger per row. Readers see the partition only after COMMIT, with the switched pointer.
+
+    The DDL and COPY run as the tables' owner (``rls.bypass``): the tenant role may not create tables, and
+    PostgreSQL refuses COPY FROM into a table under row-level security. The rows' workspace_id comes from the run,
+    not from the frame's producer; the partition is read only through the parent, where the policy applies (the
+    tenant role gets no grant on the partition itself)."""
+    from guanxi.core import rls
+
+    if frame.height == 0:
+        return 0
+    if frame["run_id"].n_unique() != 1 or frame["run_id"][0] != run_id:
+        raise ValueError("write_run_partition: every row must belong to the run")
+    table = model._meta.db_table
+    part = partition_name(model, run_id)
+    qn = connection.ops.quote_name
+    cols = ", ".join(qn(c) for c in columns)
+    buf = io.BytesIO()
+    frame.select(list(columns)).write_csv(
+        buf, include_header=False, null_value="\\N", quote_style="necessary"
+    )
+    buf.seek(0)
+    with rls.bypass(), connection.cursor() as cur:
+        cur.execute(f"CREATE TABLE {qn(part)} (LIKE {qn(table)} INCLUDING DEFAULTS)")
+        sql = f"COPY {qn(part)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N', FREEZE)"
+        with cur.cursor.copy(sql) as copy:
+            while chunk := buf.read(1 << 20):
+                copy.write(chunk)
+        cur.execute(
+            f"ALTER TABLE {qn(part)} ADD CONSTRAINT {qn(part + '_run')} CHECK (run_id = {int(run_id)})"
+        )
+        cur.execute(f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(part)} FOR VALUES IN ({int(run_id)})")
+    return frame.height
+
+
 def switch_current(*, workspace_id: int, kinds: Sequence[str], run_id: int) -> list[int]:
     """Point ``kinds`` at ``run_id`` (inside the caller's transaction); return the runs they pointed at before."""
     before = list(
@@ -71,7 +134,22 @@ def current_run_id(kind: str) -> int | None:
 
 
 def delete_rows(model: type[Model], run_ids: Sequence[int], **filters: Any) -> int:
-    """Delete the rows of old runs (after the switch: nobody reads them any more)."""
+    """Delete the rows of old runs (after the switch: nobody reads them any more).
+
+    A table partitioned by run loses the old runs' partitions instead (DROP TABLE: no row-by-row delete, no dead
+    rows for vacuum); returns the number of partitions dropped then."""
     if not run_ids:
         return 0
+    if not filters and is_partitioned(model):
+        from guanxi.core import rls
+
+        dropped = 0
+        with rls.bypass(), connection.cursor() as cur:
+            for run_id in run_ids:
+                part = partition_name(model, run_id)
+                cur.execute("SELECT to_regclass(%s) IS NOT NULL", [part])
+                if cur.fetchone()[0]:
+                    cur.execute(f"DROP TABLE {connection.ops.quote_name(part)}")
+                    dropped += 1
+        return dropped
     return model.objects.filter(run_id__in=list(run_ids), **filters)._raw_delete(connection.alias)  # type: ignore[attr-defined]

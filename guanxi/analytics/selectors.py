@@ -246,6 +246,63 @@ def insight_list(*, actor: Any, kind: str) -> QuerySet[CustomerInsight]:
     return _scoped(actor, CustomerInsight.objects.filter(run_id=run_id, kind=kind))
 
 
+def quote_cross_sell(
+    *, actor: Any, customer_id: int | None, product_ids: list[int], limit: int = 5
+) -> list[dict[str, Any]]:
+    """Products to suggest while building a quote (交叉销售): consequents of the current basket rules whose whole
+    antecedent is on the quote, then the customer's own cross-sell recommendations; never a product already on
+    the quote, only active products, best confidence first. Empty without analytics view or before a basket run.
+
+    Each: product (Product), confidence, lift, because (the products of the rule's antecedent)."""
+    from guanxi.sales.models import Product
+
+    if not permissions.can(actor, Module.ANALYTICS, "view"):
+        return []
+    on_quote = {int(p) for p in product_ids}
+    found: dict[int, dict[str, Any]] = {}
+    if on_quote:
+        # at most MAX_ROWS (5,000) rules per run, best lift first: the subset test runs here, not in SQL (JSON lists)
+        for r in (
+            rule_list(actor=actor)
+            .order_by("-lift", "-id")
+            .values("antecedent", "consequent", "confidence", "lift")
+        ):
+            if not set(r["antecedent"]) <= on_quote:
+                continue
+            for item in r["consequent"]:
+                best = found.get(item)
+                if item not in on_quote and (best is None or r["confidence"] > best["confidence"]):
+                    found[item] = {
+                        "confidence": r["confidence"],
+                        "lift": r["lift"],
+                        "because": r["antecedent"],
+                    }
+    if customer_id:
+        for i in insight_list(actor=actor, kind="baskets").filter(customer_id=customer_id)[:20]:
+            item = i.detail.get("item_id")
+            if item is None or item in on_quote or item in found:
+                continue
+            found[item] = {
+                "confidence": i.detail.get("confidence") or i.score or 0,
+                "lift": i.detail.get("lift"),
+                "because": i.detail.get("because", []),
+            }
+    if not found:
+        return []
+    names = {
+        p.pk: p
+        for p in Product.objects.filter(pk__in=set(found) | {b for f in found.values() for b in f["because"]})
+    }
+    out = []
+    for item, f in sorted(found.items(), key=lambda kv: (-kv[1]["confidence"], kv[0])):
+        product = names.get(item)
+        if product is None or not getattr(product, "is_active", True):
+            continue
+        because = [names[b] for b in f["because"] if b in names]
+        out.append({"product": product, "confidence": f["confidence"], "lift": f["lift"], "because": because})
+    return out[:limit]
+
+
 # --- dashboard figures --------------------------------------------------------------------------------------------
 @dataclass
 class Filters:
@@ -302,6 +359,54 @@ def revenue_by_month(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
         qs = qs.filter(ordered_at__date__lte=filters.end)
     rows = qs.annotate(m=TruncMonth("ordered_at")).values("m").annotate(v=Sum("total")).order_by("m")
     return [{"period": r["m"].date() if hasattr(r["m"], "date") else r["m"], "revenue": r["v"]} for r in rows]
+
+
+def service_trend(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
+    """Complaints opened (tickets of type complaint) and the satisfaction surveys answered per month (complaint and
+    satisfaction trends):
+    complaints, responses, average rating (1-5, CSAT) and average NPS answer (0-10); filtered by the period and
+    by the team / region of the customer. Workspace-wide figures: analytics view permission."""
+    from django.db.models import Avg
+    from django.db.models.functions import TruncMonth
+
+    from guanxi.service.models import SurveyResponse, Ticket
+
+    permissions.require(actor, Module.ANALYTICS, "view")
+    complaints = filters.customers(Ticket.objects.filter(type="complaint"))
+    answers = filters.customers(SurveyResponse.objects.all())
+    if filters.start:
+        complaints = complaints.filter(created_at__date__gte=filters.start)
+        answers = answers.filter(answered_at__date__gte=filters.start)
+    if filters.end:
+        complaints = complaints.filter(created_at__date__lte=filters.end)
+        answers = answers.filter(answered_at__date__lte=filters.end)
+
+    def month(v: Any) -> dt.date:
+        return v.date() if hasattr(v, "date") else v
+
+    out: dict[dt.date, dict[str, Any]] = {}
+
+    def row(m: Any) -> dict[str, Any]:
+        key = month(m)
+        return out.setdefault(
+            key, {"period": key, "complaints": 0, "responses": 0, "avg_rating": None, "avg_nps": None}
+        )
+
+    for r in (
+        complaints.annotate(m=TruncMonth("created_at")).values("m").annotate(n=Count("id")).order_by("m")
+    ):
+        row(r["m"])["complaints"] = r["n"]
+    for r in (
+        answers.annotate(m=TruncMonth("answered_at"))
+        .values("m")
+        .annotate(n=Count("id"), rating=Avg("rating"), nps=Avg("nps"))
+        .order_by("m")
+    ):
+        x = row(r["m"])
+        x["responses"] = r["n"]
+        x["avg_rating"] = None if r["rating"] is None else round(float(r["rating"]), 2)
+        x["avg_nps"] = None if r["nps"] is None else round(float(r["nps"]), 2)
+    return [out[k] for k in sorted(out)]
 
 
 def pipeline_funnel(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:

@@ -172,6 +172,16 @@ def _quote_form(request: HttpRequest, ctx: dict, status: int = 200) -> HttpRespo
         "customers", list(customer_list(actor=actor).filter(merged_into__isnull=True).order_by("name")[:200])
     )
     ctx["products"] = list(sel.product_list(active_only=True)[:500])
+    if not ctx.get("order_form"):  # cross-sell suggestions from the basket rules (analytics), additive panel
+        from guanxi.analytics.selectors import quote_cross_sell
+
+        quote = ctx.get("quote")
+        customer = quote.customer_id if quote else str(ctx.get("values", {}).get("customer_id") or "")
+        on_quote = [int(r["values"]["product_id"]) for r in ctx.get("rows", [])
+                    if str(r["values"].get("product_id") or "").isdigit()]  # fmt: skip
+        ctx["cross_sell"] = quote_cross_sell(
+            actor=actor, customer_id=int(customer) if str(customer).isdigit() else None, product_ids=on_quote
+        )
     return render(request, "sales/quote_form.html", ctx, status=status)
 
 

@@ -172,4 +172,8 @@ def load_demo(seed: int = 20261123, customers: int = DEMO_CUSTOMERS) -> dict:
                 }
                 customer = customer_create(actor=actor, name=row.name, **fields)
             customer_update(actor=owner_m, customer_id=customer.pk, notes="年度重点客户，季度回访。")
+            # Order history for the analytics dashboards (and one analysis run queued after commit).
+            from guanxi.analytics.demo import demo_orders_generate
+
+            demo_orders_generate(workspace=ws, actor=owner_m, seed=seed)
     return {"workspace": ws.name, "slug": ws.slug, "customers": customers, "created": True}

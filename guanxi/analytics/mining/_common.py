@@ -22,10 +22,43 @@ def require_columns(frame: pl.DataFrame, columns: Iterable[str], *, what: str) -
         )
 
 
+def gettext_noop(text: str) -> str:
+    """Marks a message template for translation (``makemessages`` extracts this name) without importing Django,
+    so the mining modules stay framework-free; the analysis step translates ``Message``s when it stores them."""
+    return text
+
+
+class Message(str):
+    """A message for the run's report: its value is the English text, and it keeps its template and values so the
+    analysis step can store it in Chinese too (``guanxi.analytics.services.runs.message_entry``)."""
+
+    template: str
+    values: dict
+
+    def __new__(cls, template: str, **values: object) -> Message:
+        obj = super().__new__(cls, template % values if values else template)
+        obj.template = template
+        obj.values = values
+        return obj
+
+
+def msg(template: str, **values: object) -> Message:
+    """``Message(template, **values)``; format numbers before passing them (``f"{n:,}"``)."""
+    return Message(template, **values)
+
+
+_MISSING = {
+    "basket lines": gettext_noop("%(n)s basket lines with a missing value excluded"),
+    "events": gettext_noop("%(n)s events with a missing value excluded"),
+    "orders": gettext_noop("%(n)s orders with a missing value excluded"),
+}
+
+
 def drop_nulls(frame: pl.DataFrame, columns: list[str], messages: list[str], *, what: str) -> pl.DataFrame:
     """Drop rows with a null in ``columns``, noting how many in ``messages``."""
     before = frame.height
     out = frame.drop_nulls(columns)
     if out.height < before:
-        messages.append(f"{before - out.height:,} {what} with a missing value excluded")
+        template = _MISSING.get(what, gettext_noop("%(n)s rows with a missing value excluded"))
+        messages.append(msg(template, n=f"{before - out.height:,}"))
     return out

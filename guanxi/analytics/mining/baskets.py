@@ -11,7 +11,7 @@ import math
 
 import polars as pl
 
-from ._common import drop_nulls, require_columns
+from ._common import drop_nulls, gettext_noop, msg, require_columns
 
 __all__ = ["association_rules", "cross_sell", "RULES_SCHEMA", "CROSS_SELL_SCHEMA"]
 
@@ -87,7 +87,7 @@ def association_rules(
         lines.select("basket_id", "item_id"), ["basket_id", "item_id"], msgs, what="basket lines"
     )
     if lines.is_empty():
-        msgs.append("no baskets: no association rules")
+        msgs.append(msg(gettext_noop("no baskets: no association rules")))
         return pl.DataFrame(schema=RULES_SCHEMA)
     lines = lines.with_columns(pl.col("item_id").cast(pl.Int64))
     n = lines["basket_id"].n_unique()
@@ -107,8 +107,14 @@ def association_rules(
     )
     if not found:
         msgs.append(
-            f"no association rule reaches support {min_support:g} and confidence {min_confidence:g} "
-            f"over {n:,} baskets"
+            msg(
+                gettext_noop(
+                    "no association rule reaches support %(support)s and confidence %(confidence)s over %(n)s baskets"
+                ),
+                support=f"{min_support:g}",
+                confidence=f"{min_confidence:g}",
+                n=f"{n:,}",
+            )
         )
         return pl.DataFrame(schema=RULES_SCHEMA)
     head, body, count, body_count, head_count, confidence = zip(*found, strict=True)
@@ -164,7 +170,7 @@ def cross_sell(
     require_columns(rules, ["antecedent", "consequent", "confidence", "lift"], what="rules")
     require_columns(owned, ["customer_id", "item_id"], what="owned items")
     if rules.is_empty() or owned.is_empty():
-        msgs.append("no rules or no purchases: no cross-sell recommendations")
+        msgs.append(msg(gettext_noop("no rules or no purchases: no cross-sell recommendations")))
         return pl.DataFrame(schema=CROSS_SELL_SCHEMA)
     owned = (
         owned.select(pl.col("customer_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64))
@@ -178,7 +184,12 @@ def cross_sell(
         .with_columns(pl.col("antecedent").list.unique().list.len().alias("need"))
     )
     if r.is_empty():
-        msgs.append(f"no rule has lift above {min_lift:g}: no cross-sell recommendations")
+        msgs.append(
+            msg(
+                gettext_noop("no rule has lift above %(lift)s: no cross-sell recommendations"),
+                lift=f"{min_lift:g}",
+            )
+        )
         return pl.DataFrame(schema=CROSS_SELL_SCHEMA)
     ante = r.select("rule", "need", pl.col("antecedent").list.unique().alias("item_id")).explode("item_id")
     applicable = (

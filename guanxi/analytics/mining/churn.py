@@ -23,7 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from ._common import drop_nulls, require_columns
+from ._common import drop_nulls, gettext_noop, msg, require_columns
 
 __all__ = ["ChurnResult", "churn_model", "FEATURES", "SCORES_SCHEMA", "churn_features"]
 
@@ -229,7 +229,7 @@ def _churn_model(
     messages: list[str] = []
     end = _as_datetime(as_of)
     if orders.is_empty():
-        return _empty("no orders: no churn model", messages)
+        return _empty(msg(gettext_noop("no orders: no churn model")), messages)
     frame = drop_nulls(
         orders.select("customer_id", "ordered_at", "amount"),
         ["customer_id", "ordered_at"],
@@ -243,17 +243,28 @@ def _churn_model(
     )
     bad = frame.filter(pl.col("amount").is_null() | (pl.col("amount") <= 0)).height
     if bad:
-        messages.append(f"{bad:,} orders with a zero, negative or missing amount excluded")
+        messages.append(
+            msg(gettext_noop("%(n)s orders with a zero, negative or missing amount excluded"), n=f"{bad:,}")
+        )
     frame = frame.filter((pl.col("amount") > 0) & (pl.col("ordered_at") < end))
     if frame.is_empty():
-        return _empty("no orders with a positive amount before the scoring date: no churn model", messages)
+        return _empty(
+            msg(gettext_noop("no orders with a positive amount before the scoring date: no churn model")),
+            messages,
+        )
     first = frame["ordered_at"].min()
     h = timedelta(days=horizon_days)
     cutoffs = [end - k * h for k in range(1, max_cutoffs + 1) if end - k * h > first]  # type: ignore[operator]
     if len(cutoffs) < 2:
         return _empty(
-            f"churn model needs order history from before {horizon_days * 2} days ago "
-            f"(the first order is {first:%Y-%m-%d}): one period to train on and a later one to test",
+            msg(
+                gettext_noop(
+                    "churn model needs order history from before %(days)s days ago (the first order is %(first)s): "
+                    "one period to train on and a later one to test"
+                ),
+                days=horizon_days * 2,
+                first=f"{first:%Y-%m-%d}",
+            ),
             messages,
         )
     holdout = _labelled(frame, cutoffs[0], horizon_days)
@@ -262,8 +273,17 @@ def _churn_model(
     churned, retained = int(y_train.sum()), int((1 - y_train).sum())
     if train.height < MIN_TRAIN_ROWS or min(churned, retained) < MIN_CLASS_ROWS:
         return _empty(
-            f"too little history for a churn model: {train.height:,} training rows ({churned:,} churned, "
-            f"{retained:,} retained); needs {MIN_TRAIN_ROWS} rows and {MIN_CLASS_ROWS} of each",
+            msg(
+                gettext_noop(
+                    "too little history for a churn model: %(rows)s training rows (%(churned)s churned, "
+                    "%(retained)s retained); needs %(need)s rows and %(each)s of each"
+                ),
+                rows=f"{train.height:,}",
+                churned=f"{churned:,}",
+                retained=f"{retained:,}",
+                need=MIN_TRAIN_ROWS,
+                each=MIN_CLASS_ROWS,
+            ),
             messages,
             train.height,
         )
@@ -272,7 +292,13 @@ def _churn_model(
     def capped(data: pl.DataFrame) -> pl.DataFrame:
         if data.height <= max_train_rows:
             return data
-        messages.append(f"training on a random sample of {max_train_rows:,} of {data.height:,} rows")
+        messages.append(
+            msg(
+                gettext_noop("training on a random sample of %(k)s of %(n)s rows"),
+                k=f"{max_train_rows:,}",
+                n=f"{data.height:,}",
+            )
+        )
         return data[np.sort(rng.choice(data.height, size=max_train_rows, replace=False))]
 
     train = capped(train)
@@ -283,7 +309,9 @@ def _churn_model(
     holdout_rates: tuple[float | None, float | None] = (None, None)
     y_hold = holdout["churned"].to_numpy()
     if len(np.unique(y_hold)) < 2:
-        messages.append("the held-out period has only churned or only retained customers: no AUC")
+        messages.append(
+            msg(gettext_noop("the held-out period has only churned or only retained customers: no AUC"))
+        )
     else:
         x_hold = holdout.select(FEATURES).to_numpy()
         p_hold = model.predict_proba(x_hold)[:, 1]

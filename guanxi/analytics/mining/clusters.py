@@ -17,7 +17,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
-from ._common import MiningInputError, require_columns
+from ._common import MiningInputError, gettext_noop, msg, require_columns
 
 __all__ = [
     "ClusterResult",
@@ -173,12 +173,15 @@ def cluster_customers(
     numeric = [c for c, t in features.schema.items() if c != "customer_id" and t.is_numeric()]
     ignored = [c for c in features.columns if c != "customer_id" and c not in numeric]
     if ignored:
-        messages.append(f"non-numeric feature(s) ignored: {', '.join(ignored)}")
+        messages.append(msg(gettext_noop("non-numeric feature(s) ignored: %(f)s"), f=", ".join(ignored)))
     frame = features.select("customer_id", *numeric).filter(pl.col("customer_id").is_not_null())
     frame = frame.unique("customer_id", keep="first", maintain_order=True)
     if frame.height < features.height:
         messages.append(
-            f"{features.height - frame.height:,} rows without or with a repeated customer_id dropped"
+            msg(
+                gettext_noop("%(n)s rows without or with a repeated customer_id dropped"),
+                n=f"{features.height - frame.height:,}",
+            )
         )
     ids = frame["customer_id"]
     name = f"silhouette (Euclidean, scaled features, sample of up to {sample_size:,} customers)"
@@ -191,16 +194,26 @@ def cluster_customers(
         medians = np.nanmedian(raw, axis=0)
         medians = np.where(np.isnan(medians), 0.0, medians)
         raw = np.where(np.isnan(raw), medians, raw)
-        messages.append(f"{missing:,} missing feature values replaced by the column median")
+        messages.append(
+            msg(gettext_noop("%(n)s missing feature values replaced by the column median"), n=f"{missing:,}")
+        )
     n = raw.shape[0]
     keep = [i for i in range(raw.shape[1]) if n and raw[:, i].std() > 0]
     if n and len(keep) < len(numeric):
         messages.append(
-            f"constant feature(s) dropped: {', '.join(numeric[i] for i in range(len(numeric)) if i not in keep)}"
+            msg(
+                gettext_noop("constant feature(s) dropped: %(f)s"),
+                f=", ".join(numeric[i] for i in range(len(numeric)) if i not in keep),
+            )
         )
     if n < 3 or not keep:
         messages.append(
-            f"clustering needs at least 3 customers and one varying feature (has {n:,} customers): one cluster"
+            msg(
+                gettext_noop(
+                    "clustering needs at least 3 customers and one varying feature (has %(n)s customers): one cluster"
+                ),
+                n=f"{n:,}",
+            )
         )
         return _one_cluster(ids, numeric, raw, messages, name)
     names = [numeric[i] for i in keep]
@@ -240,7 +253,9 @@ def cluster_customers(
         for k in range(k_lo, k_hi + 1):
             fit_one(k)
     if not scores:
-        messages.append("no k gave two distinct clusters (the customers are too alike): one cluster")
+        messages.append(
+            msg(gettext_noop("no k gave two distinct clusters (the customers are too alike): one cluster"))
+        )
         return _one_cluster(ids, names, raw, messages, name)
     k = max(scores, key=lambda kk: scores[kk])
     raw_labels = models[k].predict(scaled)

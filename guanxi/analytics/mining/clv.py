@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 from scipy import optimize, special
 
-from ._common import drop_nulls, require_columns
+from ._common import Message, drop_nulls, gettext_noop, msg, require_columns
 
 __all__ = ["BGNBDParams", "GGParams", "FitError", "rfm_summary", "fit_bgnbd", "fit_gamma_gamma", "clv"]
 
@@ -43,6 +43,12 @@ CLV_SCHEMA = {
     "prob_alive": pl.Float64,
 }
 DAYS_PER_MONTH = 30
+
+
+def _fit_message(exc: Exception) -> str:
+    """The FitError's message, kept as a translatable ``Message`` where it is one."""
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, Message) else str(exc)
 
 
 class FitError(ValueError):
@@ -90,7 +96,7 @@ def rfm_summary(
     require_columns(orders, ["customer_id", "ordered_at", "amount"], what="orders")
     end = _day(as_of)
     if orders.is_empty():
-        msgs.append("no orders: nothing to summarise")
+        msgs.append(msg(gettext_noop("no orders: nothing to summarise")))
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     frame = drop_nulls(
         orders.select("customer_id", "ordered_at", "amount"),
@@ -105,14 +111,24 @@ def rfm_summary(
     )
     later = frame.filter(pl.col("day") > end).height
     if later:
-        msgs.append(f"{later:,} orders after {end.isoformat()} ignored")
+        msgs.append(
+            msg(gettext_noop("%(n)s orders after %(end)s ignored"), n=f"{later:,}", end=end.isoformat())
+        )
     frame = frame.filter(pl.col("day") <= end)
     bad = frame.filter(pl.col("amount").is_null() | (pl.col("amount") <= 0)).height
     if bad:
-        msgs.append(f"{bad:,} orders with a zero, negative or missing amount excluded")
+        msgs.append(
+            msg(gettext_noop("%(n)s orders with a zero, negative or missing amount excluded"), n=f"{bad:,}")
+        )
     frame = frame.filter(pl.col("amount") > 0)
     if frame.is_empty():
-        msgs.append("no orders with a positive amount on or before the cut-off: nothing to summarise")
+        msgs.append(
+            msg(
+                gettext_noop(
+                    "no orders with a positive amount on or before the cut-off: nothing to summarise"
+                )
+            )
+        )
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     days = frame.group_by("customer_id", "day").agg(pl.col("amount").sum())
     first = pl.col("day").min()
@@ -184,9 +200,20 @@ def fit_bgnbd(summary: pl.DataFrame) -> BGNBDParams:
     require_columns(summary, ["frequency", "recency", "T"], what="summary")
     data = summary.drop_nulls(["frequency", "recency", "T"]).filter(pl.col("T") > 0)
     if data.height < 2:
-        raise FitError(f"purchase model (BG/NBD) needs at least 2 customers with history, has {data.height}")
+        raise FitError(
+            msg(
+                gettext_noop("purchase model (BG/NBD) needs at least 2 customers with history, has %(n)s"),
+                n=data.height,
+            )
+        )
     if data.filter(pl.col("frequency") > 0).is_empty():
-        raise FitError("purchase model (BG/NBD) not fitted: no customer has bought on two different days")
+        raise FitError(
+            msg(
+                gettext_noop(
+                    "purchase model (BG/NBD) not fitted: no customer has bought on two different days"
+                )
+            )
+        )
     (x, tx, T), w = _grouped(data, ["frequency", "recency", "T"])
     n = float(w.sum())
     start = np.array([1.0, max(float(np.average(T, weights=w)), 1.0), 1.0, 1.0])
@@ -256,9 +283,16 @@ def fit_gamma_gamma(summary: pl.DataFrame) -> GGParams:
         (pl.col("frequency") > 0) & (pl.col("monetary") > 0)
     )
     if data.height < 2:
-        raise FitError(f"spend model (Gamma-Gamma) needs at least 2 repeat customers, has {data.height}")
+        raise FitError(
+            msg(
+                gettext_noop("spend model (Gamma-Gamma) needs at least 2 repeat customers, has %(n)s"),
+                n=data.height,
+            )
+        )
     if data["monetary"].n_unique() < 2:
-        raise FitError("spend model (Gamma-Gamma) not fitted: every repeat customer spends the same")
+        raise FitError(
+            msg(gettext_noop("spend model (Gamma-Gamma) not fitted: every repeat customer spends the same"))
+        )
     (x, m), w = _grouped(data, ["frequency", "monetary"])
     n = float(w.sum())
     mean = float(np.average(m, weights=w))
@@ -313,14 +347,19 @@ def clv(
         try:
             bgnbd = fit_bgnbd(summary)
         except FitError as exc:
-            msgs.append(str(exc))
+            msgs.append(_fit_message(exc))
     if gamma_gamma is None:
         try:
             gamma_gamma = fit_gamma_gamma(summary)
         except FitError as exc:
-            msgs.append(str(exc))
+            msgs.append(_fit_message(exc))
     if gamma_gamma is not None and gamma_gamma.q <= 1:
-        msgs.append(f"spend model has q = {gamma_gamma.q:.3f} <= 1 (no finite mean): own mean values used")
+        msgs.append(
+            msg(
+                gettext_noop("spend model has q = %(q)s <= 1 (no finite mean): own mean values used"),
+                q=f"{gamma_gamma.q:.3f}",
+            )
+        )
         gamma_gamma = None
 
     if gamma_gamma is not None:

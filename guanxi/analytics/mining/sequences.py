@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import polars as pl
 
-from ._common import drop_nulls, require_columns
+from ._common import drop_nulls, gettext_noop, msg, require_columns
 
 __all__ = ["sequential_patterns", "next_purchase", "PATTERNS_SCHEMA", "NEXT_SCHEMA", "pattern_text"]
 
@@ -77,14 +77,14 @@ def sequential_patterns(
     if not 0 < min_support <= 1 or max_length < 1:
         raise ValueError("sequential_patterns: min_support in (0, 1] and max_length >= 1")
     if events.is_empty():
-        msgs.append("no events: no sequential patterns")
+        msgs.append(msg(gettext_noop("no events: no sequential patterns")))
         return pl.DataFrame(schema=PATTERNS_SCHEMA)
     clean = drop_nulls(
         events.select("customer_id", "ts", "item_id"), ["customer_id", "ts", "item_id"], msgs, what="events"
     )
     n = clean["customer_id"].n_unique()
     if n == 0:
-        msgs.append("no usable events: no sequential patterns")
+        msgs.append(msg(gettext_noop("no usable events: no sequential patterns")))
         return pl.DataFrame(schema=PATTERNS_SCHEMA)
     min_count = max(1, math.ceil(min_support * n - 1e-9))
     item_counts = clean.group_by("item_id").agg(pl.col("customer_id").n_unique().alias("c"))
@@ -118,7 +118,13 @@ def sequential_patterns(
     grow([], [(c, 0) for c in range(len(occ))])  # steps are numbered from 1
     found = [(p, c) for p, c in found if len(p) >= min_length]
     if not found:
-        msgs.append(f"no sequential pattern reaches support {min_support:g} over {n:,} customers")
+        msgs.append(
+            msg(
+                gettext_noop("no sequential pattern reaches support %(support)s over %(n)s customers"),
+                support=f"{min_support:g}",
+                n=f"{n:,}",
+            )
+        )
         return pl.DataFrame(schema=PATTERNS_SCHEMA)
     out = pl.DataFrame(
         {"sequence": [p for p, _ in found], "count": [c for _, c in found]},
@@ -152,7 +158,7 @@ def next_purchase(
     require_columns(patterns, ["sequence", "count"], what="patterns")
     require_columns(events, ["customer_id", "ts", "item_id"], what="events")
     if patterns.is_empty() or events.is_empty():
-        msgs.append("no patterns or no events: no next-purchase predictions")
+        msgs.append(msg(gettext_noop("no patterns or no events: no next-purchase predictions")))
         return pl.DataFrame(schema=NEXT_SCHEMA)
     counts = {tuple(seq): int(cnt) for seq, cnt in patterns.select("sequence", "count").iter_rows()}
     rules: dict[tuple[int, ...], list[tuple[int, float, str]]] = defaultdict(list)
@@ -163,7 +169,7 @@ def next_purchase(
         if confidence >= min_confidence:
             rules[seq[:-1]].append((seq[-1], confidence, pattern_text(list(seq))))
     if not rules:
-        msgs.append("no pattern of two or more steps: no next-purchase predictions")
+        msgs.append(msg(gettext_noop("no pattern of two or more steps: no next-purchase predictions")))
         return pl.DataFrame(schema=NEXT_SCHEMA)
     needed = {i for prefix in rules for i in prefix}
     customers, occ, last = _histories(events, msgs, keep=needed)
@@ -193,7 +199,9 @@ def next_purchase(
                     if key not in best or confidence > best[key][0]:
                         best[key] = (confidence, text)
     if not best:
-        msgs.append("no customer's history matches a pattern: no next-purchase predictions")
+        msgs.append(
+            msg(gettext_noop("no customer's history matches a pattern: no next-purchase predictions"))
+        )
         return pl.DataFrame(schema=NEXT_SCHEMA)
     out = pl.DataFrame(
         {

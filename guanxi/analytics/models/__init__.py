@@ -153,11 +153,17 @@ class CustomerProfile(TenantModel):
 
 class CustomerInsight(TenantModel):
     """A per-customer result of a mining step: churn risk, lifetime value, cluster, likely next purchase, a
-    recommended product, a lookalike score. ``score`` is the number, ``label`` a short text, ``detail`` the why."""
+    recommended product, a lookalike score. ``score`` is the number, ``label`` a short text, ``detail`` the why.
 
-    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="+")
+    Like ``CustomerProfile``, run and customer carry no database constraint: a step writes a row per customer (up
+    to five per customer for cross-sell) and the deferred per-row checks at COMMIT would cost as much as the write;
+    Django still cascades deletes."""
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     kind = models.CharField(max_length=12, choices=AnalysisKind.choices)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     score = models.FloatField(null=True)
     label = models.CharField(max_length=200, blank=True)
     detail = models.JSONField(default=dict, blank=True)

@@ -205,6 +205,25 @@ def _enqueue(run_id: int) -> None:
     analysis_run_job(run_id)
 
 
+def message_entry(kind: str, level: str, text: str) -> dict[str, str]:
+    """One entry of a run's messages. A mining ``Message`` (English, with its template) is stored in English and
+    Chinese as well (``text_en``, ``text_zh``), so the report reads in the reader's language whatever language the
+    job ran in; other texts are stored as given (already translated by the step)."""
+    from django.utils import translation
+
+    from guanxi.analytics.mining._common import Message
+
+    if not isinstance(text, Message):
+        return {"kind": kind, "level": level, "text": str(text)}
+
+    def render() -> str:
+        return _(text.template) % text.values if text.values else _(text.template)
+
+    with translation.override("zh-hans"):
+        zh = render()
+    return {"kind": kind, "level": level, "text": render(), "text_en": str(text), "text_zh": zh}
+
+
 def _set(run: AnalysisRun, **fields: Any) -> None:
     for k, v in fields.items():
         setattr(run, k, v)
@@ -267,9 +286,9 @@ def analysis_run_execute(
                 timings[f"{step.name}.cleanup"] = round(time.perf_counter() - t_clean, 3)
                 timings.update(ctx.cache.pop("timings", {}))
                 rows.update({f"{step.name}.{k}": v for k, v in result.rows.items()})
-                messages.extend({"kind": step.name, "level": "info", "text": m} for m in result.messages)
+                messages.extend(message_entry(step.name, "info", m) for m in result.messages)
             except StepSkipped as exc:
-                messages.append({"kind": step.name, "level": "warning", "text": str(exc)})
+                messages.append(message_entry(step.name, "warning", exc.args[0] if exc.args else str(exc)))
             except (
                 Exception
             ) as exc:  # one step's failure must not stop the others; its transaction rolled back

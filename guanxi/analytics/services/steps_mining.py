@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import time
 from typing import Any
 
 import polars as pl
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from guanxi.analytics.features import order_lines_frame
 from guanxi.analytics.models import AssociationRule, ClusterProfile, CustomerInsight, SequencePattern
+from guanxi.analytics.persist import bulk_insert
 from guanxi.analytics.services.runs import RunContext, StepResult, StepSkipped
 from guanxi.analytics.services.steps_more import _orders
 from guanxi.analytics.services.steps_profile import require_orders
@@ -52,27 +54,47 @@ def _finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _insights(ctx: RunContext, kind: str, rows: list[tuple[int, float | None, str, dict]]) -> int:
-    objs = [
-        CustomerInsight(
-            workspace_id=ctx.run.workspace_id,
-            run_id=ctx.run.pk,
-            kind=kind,
-            customer_id=c,
-            score=s,
-            label=label[:200],
-            detail=d,
-        )
-        for c, s, label, d in rows
-    ]
-    CustomerInsight.objects.bulk_create(objs, batch_size=5000)
-    return len(objs)
+INSIGHT_COLUMNS = ["workspace_id", "run_id", "kind", "customer_id", "score", "label", "detail"]
+
+
+def _finite_expr(col: str | pl.Expr) -> pl.Expr:
+    """A float column with NaN and ±inf as null (JSON has neither)."""
+    c = pl.col(col) if isinstance(col, str) else col
+    c = c.cast(pl.Float64)
+    return pl.when(c.is_finite()).then(c).otherwise(None)
+
+
+def _insights_frame(ctx: RunContext, kind: str, frame: pl.DataFrame, *, detail: list[pl.Expr]) -> int:
+    """Write per-customer results from a frame (customer_id, score, label) in one bulk COPY, ``detail`` built as
+    JSON by polars: a million customers' rows without a Python object each (the ORM's bulk_create wrote ~17k rows/s
+    and held every object in memory; benchmarks/analytics_nightly.py)."""
+    if frame.height == 0:
+        return 0
+    out = frame.select(
+        pl.lit(ctx.run.workspace_id, dtype=pl.Int64).alias("workspace_id"),
+        pl.lit(ctx.run.pk, dtype=pl.Int64).alias("run_id"),
+        pl.lit(kind).alias("kind"),
+        pl.col("customer_id").cast(pl.Int64),
+        _finite_expr("score").alias("score"),
+        pl.col("label").cast(pl.String).fill_null("").str.slice(0, 200).alias("label"),
+        pl.struct(detail).struct.json_encode().alias("detail"),
+    )
+    return bulk_insert(CustomerInsight, out, INSIGHT_COLUMNS)
+
+
+CROSS_SELL_RULES = 1000
+"""Cross-sell uses the strongest rules only (by lift): joining every customer's products with every rule's
+antecedent grows with customers × rules per item (benchmarks/analytics_nightly.py)."""
 
 
 def baskets_step(ctx: RunContext) -> StepResult:
+    clock = ctx.cache.setdefault("timings", {})
+    t0 = time.perf_counter()
     mod = _mining("baskets")
     require_orders(ctx.scope())
     lines = _lines(ctx)
+    t1 = time.perf_counter()
+    clock["baskets.read_lines"] = round(t1 - t0, 3)
     if lines.height == 0:
         raise StepSkipped(_("No order lines with a product: basket rules need products on orders."))
     msgs: list[str] = []
@@ -98,23 +120,27 @@ def baskets_step(ctx: RunContext) -> StepResult:
         ],
         batch_size=2000,
     )
+    t2 = time.perf_counter()
+    clock["baskets.rules"] = round(t2 - t1, 3)
     owned = lines.select("customer_id", pl.col("product_id").alias("item_id")).unique()
-    recs = mod.cross_sell(rules, owned, top_n=5, messages=msgs) if rules.height else pl.DataFrame()
-    rows = [
-        (
-            r["customer_id"],
-            float(r["score"]),
-            str(r["item_id"]),
-            {
-                "item_id": r["item_id"],
-                "because": list(r["rule_antecedent"]),
-                "confidence": r["confidence"],
-                "lift": r["lift"],
-            },
+    strongest = rules.head(CROSS_SELL_RULES)
+    recs = mod.cross_sell(strongest, owned, top_n=5, messages=msgs) if rules.height else pl.DataFrame()
+    t3 = time.perf_counter()
+    clock["baskets.cross_sell"] = round(t3 - t2, 3)
+    n = 0
+    if recs.height:
+        n = _insights_frame(
+            ctx,
+            "baskets",
+            recs.with_columns(pl.col("item_id").cast(pl.String).alias("label")),
+            detail=[
+                pl.col("item_id"),
+                pl.col("rule_antecedent").alias("because"),
+                _finite_expr("confidence").alias("confidence"),
+                _finite_expr("lift").alias("lift"),
+            ],
         )
-        for r in recs.iter_rows(named=True)
-    ]
-    n = _insights(ctx, "baskets", rows)
+    clock["baskets.write_recommendations"] = round(time.perf_counter() - t3, 3)
     return StepResult(
         kinds=["baskets"],
         messages=msgs,
@@ -149,16 +175,16 @@ def sequences_step(ctx: RunContext) -> StepResult:
         batch_size=2000,
     )
     nxt = mod.next_purchase(patterns, events, top_n=3, messages=msgs) if patterns.height else pl.DataFrame()
-    rows = [
-        (
-            r["customer_id"],
-            float(r["confidence"]),
-            str(r["item_id"]),
-            {"item_id": r["item_id"], "pattern": r["pattern"]},
+    n = 0
+    if nxt.height:
+        n = _insights_frame(
+            ctx,
+            "sequences",
+            nxt.with_columns(
+                pl.col("confidence").alias("score"), pl.col("item_id").cast(pl.String).alias("label")
+            ),
+            detail=[pl.col("item_id"), pl.col("pattern")],
         )
-        for r in nxt.iter_rows(named=True)
-    ]
-    n = _insights(ctx, "sequences", rows)
     return StepResult(
         kinds=["sequences"],
         messages=msgs,
@@ -216,23 +242,29 @@ def clusters_step(ctx: RunContext) -> StepResult:
                 for f in d.features
             ],
         )
-    texts = {int(d.cluster): d for d in res.descriptions}
-    rows = [
-        (
-            c,
-            float(k),
-            f"#{k}",
-            {
-                "cluster": int(k),
-                "text_en": texts[int(k)].text_en if int(k) in texts else "",
-                "text_zh": texts[int(k)].text_zh if int(k) in texts else "",
-            },
+    texts = pl.DataFrame(
+        {
+            "cluster": [int(d.cluster) for d in res.descriptions],
+            "text_en": [d.text_en for d in res.descriptions],
+            "text_zh": [d.text_zh for d in res.descriptions],
+        },
+        schema={"cluster": pl.Int64, "text_en": pl.String, "text_zh": pl.String},
+    )
+    members = (
+        res.labels.select("customer_id", pl.col("cluster").cast(pl.Int64))
+        .join(texts, on="cluster", how="left")
+        .with_columns(
+            pl.col("cluster").cast(pl.Float64).alias("score"),
+            pl.format("#{}", pl.col("cluster")).alias("label"),
+            pl.col("text_en").fill_null(""),
+            pl.col("text_zh").fill_null(""),
         )
-        for c, k in res.labels.select("customer_id", "cluster").iter_rows()
-    ]
-    n = _insights(ctx, "clusters", rows)
+    )
+    n = _insights_frame(
+        ctx, "clusters", members, detail=[pl.col("cluster"), pl.col("text_en"), pl.col("text_zh")]
+    )
     msg = _("%(k)s clusters chosen by %(c)s.") % {"k": res.k, "c": _criterion_text(res.criterion)}
-    extra = [str(m) for m in getattr(res, "messages", []) or []]
+    extra = list(getattr(res, "messages", []) or [])
     return StepResult(
         kinds=["clusters"],
         rows={"clusters": len(res.descriptions), "members": n},
@@ -262,22 +294,21 @@ def churn_step(ctx: RunContext) -> StepResult:
     res = mod.churn_model(_order_events(ctx), as_of=ctx.as_of.date())
     if getattr(res, "scores", None) is None or res.scores.height == 0:
         raise StepSkipped(getattr(res, "message", "") or _("Not enough history to train a churn model."))
-    rows = [
-        (
-            r["customer_id"],
-            float(r["probability"]),
-            ", ".join(r["top_factors"] or [])[:200],
-            {"factors": list(r["top_factors"] or [])},
-        )
-        for r in res.scores.iter_rows(named=True)
-    ]
-    n = _insights(ctx, "churn", rows)
+    scores = res.scores.with_columns(pl.col("top_factors").fill_null([]).alias("factors"))
+    n = _insights_frame(
+        ctx,
+        "churn",
+        scores.with_columns(
+            pl.col("probability").alias("score"), pl.col("factors").list.join(", ").alias("label")
+        ),
+        detail=[pl.col("factors")],
+    )
     auc = _finite(getattr(res, "auc_holdout", None))
     ctx.run.parameters["churn_auc"] = auc
     msgs = [
         _("Churn model AUC on a held-out later period: %(a)s.") % {"a": "—" if auc is None else f"{auc:.3f}"}
     ]
-    msgs += [str(m) for m in getattr(res, "messages", []) or []]
+    msgs += list(getattr(res, "messages", []) or [])
     from guanxi.analytics.models import AnalysisRun
 
     AnalysisRun.all_workspaces.filter(pk=ctx.run.pk).update(parameters=ctx.run.parameters)
@@ -291,21 +322,17 @@ def clv_step(ctx: RunContext) -> StepResult:
     require_orders(ctx.scope())
     msgs: list[str] = []
     out = mod.clv(_order_events(ctx), as_of=ctx.as_of, messages=msgs)
-    rows = [
-        (
-            r["customer_id"],
-            _finite(r["clv"]),
-            "",
-            {
-                "expected_purchases": _finite(r["expected_purchases"]),
-                "expected_avg_value": _finite(r["expected_avg_value"]),
-                "prob_alive": _finite(r["prob_alive"]),
-                "horizon_days": 365,
-            },
-        )
-        for r in out.iter_rows(named=True)
-    ]
-    n = _insights(ctx, "clv", rows)
+    n = _insights_frame(
+        ctx,
+        "clv",
+        out.with_columns(pl.col("clv").alias("score"), pl.lit("").alias("label")),
+        detail=[
+            _finite_expr("expected_purchases").alias("expected_purchases"),
+            _finite_expr("expected_avg_value").alias("expected_avg_value"),
+            _finite_expr("prob_alive").alias("prob_alive"),
+            pl.lit(365).alias("horizon_days"),
+        ],
+    )
     return StepResult(
         kinds=["clv"], rows={"customers": n}, messages=msgs, replaced=[(CustomerInsight, {"kind": "clv"})]
     )

@@ -1,5 +1,9 @@
 """The tiers + RFM + lifecycle step: one GROUP BY in the database, polars for the scores, a bulk write back, and
-the stage changes on the customers' timelines (idempotent per run and customer)."""
+the stage changes on the customers' timelines (idempotent per run and customer).
+
+Write back: on PostgreSQL the profiles become the run's own partition (``persist.write_run_partition``: COPY into
+a fresh table, indexes built once, ATTACH), elsewhere one bulk INSERT. The previous run's stages are read with the
+same COPY path as the aggregates, and only real stage changes reach the timeline, in bulk."""
 
 from __future__ import annotations
 
@@ -10,12 +14,11 @@ import polars as pl
 from django.db import connection
 from django.utils.translation import gettext as _
 
-from guanxi.analytics.features import customer_aggregates
+from guanxi.analytics.features import customer_aggregates, read_frame
 from guanxi.analytics.models import CustomerProfile, Stage
-from guanxi.analytics.persist import bulk_insert, current_run_id
+from guanxi.analytics.persist import bulk_insert, current_run_id, is_partitioned, write_run_partition
 from guanxi.analytics.profiling import compute_profiles
 from guanxi.analytics.services.runs import RunContext, StepResult, StepSkipped
-from guanxi.core.errors import NotFound
 
 PROFILE_COLUMNS = [
     "workspace_id",
@@ -100,11 +103,12 @@ def profile_step(ctx: RunContext) -> StepResult:
         )
     prev_run = current_run_id("tiers")
     if prev_run is not None:
-        prev = pl.DataFrame(
-            list(CustomerProfile.objects.filter(run_id=prev_run).values_list("customer_id", "stage")),
-            schema={"customer_id": pl.Int64, "previous_stage": pl.String},
-            orient="row",
-        )
+        prev = read_frame(
+            f"SELECT customer_id, stage FROM {CustomerProfile._meta.db_table} "  # noqa: S608 (name from code)
+            "WHERE workspace_id = %s AND run_id = %s",
+            [ctx.run.workspace_id, prev_run],
+            {"customer_id": pl.Int64, "previous_stage": pl.String},
+        ).with_columns(pl.col("previous_stage").fill_null(""))
         profiles = profiles.join(prev, on="customer_id", how="left")
     else:
         profiles = profiles.with_columns(pl.lit(None, dtype=pl.String).alias("previous_stage"))
@@ -119,7 +123,10 @@ def profile_step(ctx: RunContext) -> StepResult:
     )
     t2 = time.perf_counter()
     clock["profile.compute"] = round(t2 - t1, 3)
-    written = bulk_insert(CustomerProfile, out, PROFILE_COLUMNS)
+    if is_partitioned(CustomerProfile):
+        written = write_run_partition(CustomerProfile, out, PROFILE_COLUMNS, run_id=ctx.run.pk)
+    else:
+        written = bulk_insert(CustomerProfile, out, PROFILE_COLUMNS)
     t3 = time.perf_counter()
     clock["profile.write"] = round(t3 - t2, 3)
     changes = out.filter((pl.col("previous_stage") != "") & (pl.col("previous_stage") != pl.col("stage")))
@@ -135,32 +142,39 @@ def profile_step(ctx: RunContext) -> StepResult:
 
 
 def _record_stage_changes(ctx: RunContext, changes: pl.DataFrame) -> int:
-    """One timeline entry per customer whose lifecycle stage changed (key: run + customer, so a retry adds none).
+    """One timeline entry per customer whose lifecycle stage changed (key: run + customer, so a retry adds none),
+    written in bulk. Customers deleted since the orders were read are skipped.
 
     Later automation can trigger on these entries (kind "system", source_type "analytics.stage")."""
-    from guanxi.customers.timeline import interaction_record
+    from guanxi.customers.timeline import interaction_record_many
 
+    if changes.height == 0:
+        return 0
     labels = dict(Stage.choices)
     when = ctx.as_of if ctx.as_of.tzinfo else ctx.as_of.replace(tzinfo=dt.UTC)
-    n = 0
+    run_id = ctx.run.pk
+    subjects: dict[tuple[str, str], str] = {}
+    entries = []
     for cid, before, after in changes.iter_rows():
-        subject = _("Lifecycle stage changed: %(a)s → %(b)s") % {
-            "a": labels.get(before, before),
-            "b": labels.get(after, after),
-        }
-        try:
-            interaction_record(
-                workspace=ctx.run.workspace,
-                customer_id=cid,
-                kind="system",
-                occurred_at=when,
-                subject=subject,
-                source_type="analytics.stage",
-                source_id=str(ctx.run.pk),
-                data={"from": before, "to": after, "run_id": ctx.run.pk},
-                external_key=f"analytics:stage:{ctx.run.pk}:{cid}",
+        key = (before, after)
+        if key not in subjects:
+            subjects[key] = _("Lifecycle stage changed: %(a)s → %(b)s") % {
+                "a": labels.get(before, before),
+                "b": labels.get(after, after),
+            }
+        entries.append(
+            (
+                cid,
+                subjects[key],
+                {"from": before, "to": after, "run_id": run_id},
+                f"analytics:stage:{run_id}:{cid}",
             )
-        except NotFound:  # the customer is gone since the orders were read
-            continue
-        n += 1
-    return n
+        )
+    return interaction_record_many(
+        workspace=ctx.run.workspace,
+        kind="system",
+        occurred_at=when,
+        source_type="analytics.stage",
+        source_id=str(run_id),
+        entries=entries,
+    )

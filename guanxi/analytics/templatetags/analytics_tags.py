@@ -50,3 +50,12 @@ def analytics_customer_profile(context: template.Context, customer: Any) -> dict
     actor = getattr(request, "membership", None)
     profile = customer_profile(actor=actor, customer=customer) if actor is not None else None
     return {"customer": customer, "profile": profile}
+
+
+@register.filter
+def run_message(entry: dict) -> str:
+    """A run message in the reader's language: the stored Chinese or English text where the step kept both."""
+    from django.utils.translation import get_language
+
+    zh = (get_language() or "").startswith("zh")
+    return entry.get("text_zh" if zh else "text_en") or entry.get("text", "")
