@@ -27,4 +27,5 @@ urlpatterns += [
 # --- complaints, SLA policies and assignment rules, field visits (branch service) ---
 urlpatterns += [
     path("complaints/", include("guanxi.service.urls_complaints")),
+    path("", include("guanxi.service.urls_rules")),
 ]

@@ -18,7 +18,16 @@ def service_objects(world, customers) -> dict:
         from guanxi.service.services.calendars import calendar_create
 
         calendar = calendar_create(actor=world.olivia, name="A 日历")
+        from guanxi.service.services.assignment import ticket_rule_create
+        from guanxi.service.services.calendars import sla_policy_create
+
+        sla_policy = sla_policy_create(
+            actor=world.olivia, name="张三丰 专属", first_response_minutes=30, resolution_minutes=240
+        )
+        ticket_rule = ticket_rule_create(actor=world.olivia, name="李四 规则", skill="13800138000")
         return {
+            "sla_policy": sla_policy,
+            "ticket_rule": ticket_rule,
             "ticket": ticket,
             "ticket_message": msg,
             "attachment": msg.attachments.get(),
