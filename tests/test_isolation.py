@@ -88,6 +88,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     # SLA policies, assignment rules, field visits (branch service)
     "policy_id": lambda w, objs: objs["sla_policy"].pk,
     "ticket_rule_id": lambda w, objs: objs["ticket_rule"].pk,
+    "visit_id": lambda w, objs: objs["visit"].pk,
 }
 
 # Values that must never appear in what the outsider receives.

@@ -28,4 +28,5 @@ urlpatterns += [
 urlpatterns += [
     path("complaints/", include("guanxi.service.urls_complaints")),
     path("", include("guanxi.service.urls_rules")),
+    path("", include("guanxi.service.urls_visits")),
 ]

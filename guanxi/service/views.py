@@ -157,6 +157,8 @@ def ticket_detail_view(request: HttpRequest, ticket_id: int) -> HttpResponse:
             "priorities": TicketPriority.choices,
             "accept": ",".join(sorted(msg_services.ALLOWED_EXTENSIONS)),
             "max_mb": msg_services.MAX_ATTACHMENT_BYTES // (1024 * 1024),
+            "visits": list(t.visits.select_related("technician").order_by("slot_start", "id")),
+            "technicians": active_member_users(),
         },
     )
 

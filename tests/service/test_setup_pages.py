@@ -166,8 +166,8 @@ def test_rule_service_refuses_another_workspaces_team(world, customers):
 def test_survey_api_lists_and_computes_csat_and_nps(
     world,
     customers,
-    api_for,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    api_for,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     from guanxi.service.services import surveys as svc
 
