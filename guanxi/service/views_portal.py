@@ -70,7 +70,8 @@ def portal_home_view(request: HttpRequest, token: str) -> HttpResponse:
                         subject=values["subject"],
                         description=values["description"],
                         channel=TicketChannel.PORTAL,
-                        source_ref=f"portal:{request.POST.get('nonce', '') or uuid.uuid4().hex}"[:200],
+                        # per customer: a guessed nonce cannot return another customer's ticket
+                        source_ref=f"portal:{access.customer_id}:{request.POST.get('nonce', '')[:64] or uuid.uuid4().hex}",
                     )
                 except ValidationFailed as exc:
                     errors, status = exc.fields, 422

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from guanxi.core.context import workspace_context
 from guanxi.customers.models import Interaction
@@ -122,6 +123,13 @@ def test_crisis_alerts_are_listed_and_shown(world, customers, ticket, api_for): 
     assert "配送: 12" in page and "包裹被摔坏" in page
     assert "配送: 12" in c.get(f"/service/complaints/{ticket.pk}/").content.decode()
     assert "配送: 12" not in world.client_for(world.oscar).get("/service/complaints/").content.decode()
+    # the ticket list shows an alert of the last two weeks, not an old one
+    with workspace_context(world.ws_a):
+        CrisisAlert.objects.update(week_start=timezone.localdate() - dt.timedelta(days=3))
+    assert "配送: 12" in c.get("/service/").content.decode()
+    with workspace_context(world.ws_a):
+        CrisisAlert.objects.update(week_start=timezone.localdate() - dt.timedelta(days=30))
+    assert "配送: 12" not in c.get("/service/").content.decode()
 
 
 def test_pages_record_with_five_whys_then_follow_through(
