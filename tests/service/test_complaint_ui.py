@@ -187,3 +187,28 @@ def test_readonly_member_sees_but_cannot_change(world, customers, ticket):
     assert c.post(f"/service/complaints/{ticket.pk}/step/", {"step": "done"}).status_code == 403
     with workspace_context(world.ws_a):
         assert Complaint.objects.get().classification == "delivery"
+
+
+def test_list_queries_do_not_grow_with_rows(world, customers, api_for):  # noqa: F811
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = api_for(world.alice)
+
+    def add(n):
+        with workspace_context(world.ws_a):
+            for i in range(n):
+                t = ticket_create(actor=world.alice, customer=customers["sam_c"], subject=f"投诉 {i}")
+                complaint_record(actor=world.alice, ticket=t, classification="service")
+
+    add(1)
+    client = world.client_for(world.alice)
+    api.get("/complaints"), client.get("/service/complaints/")  # warm: key and session lookups cached
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get("/complaints").json()["items"]) == 1
+        client.get("/service/complaints/")
+    add(5)
+    with CaptureQueriesContext(connection) as six:
+        assert len(api.get("/complaints").json()["items"]) == 6
+        client.get("/service/complaints/")
+    assert len(six) == len(one), [q["sql"] for q in six.captured_queries]

@@ -190,3 +190,26 @@ def test_visit_api(world, customers, ticket, api_for):  # noqa: F811
     assert_error(outsider.get(f"/visits/{vid}"), 404, "not_found")
     assert_error(outsider.post(f"/visits/{vid}/cancel", {}), 404, "not_found")
     assert outsider.get("/visits").json()["items"] == []
+
+
+def test_visit_list_queries_do_not_grow_with_rows(world, customers, ticket, api_for):  # noqa: F811
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = api_for(world.alice)
+
+    def add(first, n):
+        with workspace_context(world.ws_a):
+            for i in range(first, first + n):
+                start = SLOT + dt.timedelta(days=i)
+                svc.visit_schedule(actor=world.alice, ticket=ticket, technician_id=world.alice.user_id,
+                                   slot_start=start, slot_end=start + dt.timedelta(hours=1))  # fmt: skip
+
+    add(0, 1)
+    api.get("/visits")  # warm: the key lookup is cached
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get("/visits").json()["items"]) == 1
+    add(1, 5)
+    with CaptureQueriesContext(connection) as six:
+        assert len(api.get("/visits").json()["items"]) == 6
+    assert len(six) == len(one)
