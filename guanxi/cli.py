@@ -13,6 +13,7 @@ guanxi import orders FILE --workspace W [--create-customers] [--create-products]
 guanxi export customers --workspace W --format csv|xlsx|vcard --output FILE [--filter key=value ...] [--user U]
 guanxi dedupe scan --workspace W [--json]   find likely duplicate customers (review them in the web UI / API)
 guanxi analyze --workspace W [--only tiers,rfm,...] [--json]   run the analyses now, in the foreground
+guanxi mail serve-inbound --workspace W [--port P] [--recipient ADDR]...   receive mail by SMTP as tickets
 guanxi check                            validate settings and the database connection
 guanxi compilemessages                  build the zh-Hans/English translation catalogues
 guanxi manage ARGS...                   any Django management command
@@ -745,6 +746,9 @@ def build_parser() -> argparse.ArgumentParser:
     from guanxi import cli_admin  # registers member/team/invite/audit commands
 
     cli_admin.add_parsers(sub)
+    from guanxi.service import cli_mail  # registers mail serve-inbound
+
+    cli_mail.add_parsers(sub)
     im = sub.add_parser("import", help="import data").add_subparsers(dest="sub", required=True)
     sp = im.add_parser("customers", help="import customers from CSV, XLSX or vCard")
     sp.add_argument("file")

@@ -85,6 +85,10 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "version": lambda w, objs: 1,
     "reply_id": lambda w, objs: objs["canned_reply"].pk,
     "survey_id": lambda w, objs: objs["survey"].pk,
+    # SLA policies, assignment rules, field visits (branch service)
+    "policy_id": lambda w, objs: objs["sla_policy"].pk,
+    "ticket_rule_id": lambda w, objs: objs["ticket_rule"].pk,
+    "visit_id": lambda w, objs: objs["visit"].pk,
 }
 
 # Values that must never appear in what the outsider receives.

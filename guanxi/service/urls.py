@@ -24,3 +24,9 @@ urlpatterns += [
     path("surveys/", include("guanxi.service.urls_survey")),
     path("dashboard/", include("guanxi.service.urls_dashboard")),
 ]
+# --- complaints, SLA policies and assignment rules, field visits (branch service) ---
+urlpatterns += [
+    path("complaints/", include("guanxi.service.urls_complaints")),
+    path("", include("guanxi.service.urls_rules")),
+    path("", include("guanxi.service.urls_visits")),
+]

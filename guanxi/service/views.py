@@ -43,6 +43,18 @@ def _error_text(exc: AppError) -> str:
     return " ".join(exc.fields.values()) or exc.message
 
 
+def _recent_alerts(actor: Any) -> list:
+    """Crisis alerts of the last two weeks, for the banner on the ticket list."""
+    import datetime as dt  # noqa: PLC0415
+
+    from django.utils import timezone  # noqa: PLC0415
+
+    from guanxi.service.selectors_complaints import crisis_alert_list  # noqa: PLC0415
+
+    since = timezone.localdate() - dt.timedelta(days=14)
+    return [a for a in crisis_alert_list(actor=actor, limit=5) if a.week_start >= since]
+
+
 @member_required(Module.SERVICE)
 def ticket_list_view(request: HttpRequest) -> HttpResponse:
     """Tickets by queue (team), status and assignee; keyset pages on id (``?before=<id>``)."""
@@ -79,6 +91,7 @@ def ticket_list_view(request: HttpRequest) -> HttpResponse:
             "mine": mine,
             "query": "&".join(f"{k}={v}" for k, v in query.items()),
             "may_add": permissions.can(actor, Module.SERVICE, "edit"),
+            "alerts": _recent_alerts(actor),
             "form_url": request.build_absolute_uri(
                 reverse("service_public:ticket_form", args=[ticket_form_token(actor.workspace)])
             ),
@@ -157,6 +170,8 @@ def ticket_detail_view(request: HttpRequest, ticket_id: int) -> HttpResponse:
             "priorities": TicketPriority.choices,
             "accept": ",".join(sorted(msg_services.ALLOWED_EXTENSIONS)),
             "max_mb": msg_services.MAX_ATTACHMENT_BYTES // (1024 * 1024),
+            "visits": list(t.visits.select_related("technician").order_by("slot_start", "id")),
+            "technicians": active_member_users(),
         },
     )
 

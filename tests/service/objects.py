@@ -18,7 +18,28 @@ def service_objects(world, customers) -> dict:
         from guanxi.service.services.calendars import calendar_create
 
         calendar = calendar_create(actor=world.olivia, name="A 日历")
+        from guanxi.service.services.assignment import ticket_rule_create
+        from guanxi.service.services.calendars import sla_policy_create
+
+        sla_policy = sla_policy_create(
+            actor=world.olivia, name="张三丰 专属", first_response_minutes=30, resolution_minutes=240
+        )
+        ticket_rule = ticket_rule_create(actor=world.olivia, name="李四 规则", skill="13800138000")
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from guanxi.service.services.visits import visit_schedule
+
+        start = timezone.now() + dt.timedelta(days=1)
+        visit = visit_schedule(
+            actor=world.alice, ticket=ticket, technician_id=world.alice.user_id, slot_start=start,
+            slot_end=start + dt.timedelta(hours=2), address="李四 家", note="13800138000",
+        )  # fmt: skip
         return {
+            "visit": visit,
+            "sla_policy": sla_policy,
+            "ticket_rule": ticket_rule,
             "ticket": ticket,
             "ticket_message": msg,
             "attachment": msg.attachments.get(),

@@ -69,3 +69,10 @@ from guanxi.service.models.surveys import (  # noqa: E402,F401
     SurveyQuestion,
     SurveyResponse,
 )
+
+# --- field visits (branch service) ---
+from guanxi.service.models.visits import (  # noqa: E402,F401
+    ACTIVE_VISIT_STATUSES,
+    FieldVisit,
+    VisitStatus,
+)

@@ -8,11 +8,14 @@ loads are counted and one is chosen, so two tickets created at once cannot both 
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core.errors import ValidationFailed
+from guanxi.core.errors import NotFound, ValidationFailed
 from guanxi.ledger.services import audit_record, snapshot
 from guanxi.service.models import OPEN_TICKET_STATUSES, AssignMethod, ServiceAgent, Ticket, TicketRule
 from guanxi.service.services.calendars import require_service_admin
@@ -106,21 +109,133 @@ def service_agent_set(
     return agent
 
 
-def ticket_rule_create(*, actor: Membership, name: str, **fields: object) -> TicketRule:
-    """An assignment rule. Fields: position, category_id, channel, priority, type, team_id, skill, method."""
+RULE_FIELDS = (
+    "name",
+    "position",
+    "is_active",
+    "category_id",
+    "channel",
+    "priority",
+    "type",
+    "team_id",
+    "skill",
+    "method",
+)
+
+
+def _clean_rule(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate an assignment rule's fields (all of them, as a form sends them); errors name each field."""
+    from guanxi.service.models import TicketCategory, TicketChannel, TicketPriority, TicketType  # noqa: PLC0415
+    from guanxi.workspaces.models import Team  # noqa: PLC0415
+
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    out["name"] = str(data.get("name") or "").strip()
+    if not out["name"]:
+        errors["name"] = _("This field is required.")
+    elif len(out["name"]) > 100:
+        errors["name"] = _("At most %(n)s characters.") % {"n": 100}
+    try:
+        out["position"] = int(str(data.get("position") if data.get("position") not in (None, "") else 0))
+        if not 0 <= out["position"] <= 10_000:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["position"] = _("Enter a number from 0 to 10000.")
+    out["is_active"] = bool(data.get("is_active", True))
+    for field, choices in (
+        ("channel", TicketChannel.values),
+        ("priority", TicketPriority.values),
+        ("type", TicketType.values),
+    ):
+        value = str(data.get(field) or "")
+        if value and value not in choices:
+            errors[field] = _("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)}
+        out[field] = value
+    method = str(data.get("method") or AssignMethod.ROUND_ROBIN)
+    if method not in AssignMethod.values:
+        errors["method"] = _("Choose round-robin or least open tickets.")
+    out["method"] = method
+    for field, model, message in (
+        ("category_id", TicketCategory, _("Choose a category of this workspace.")),
+        ("team_id", Team, _("Choose a team of this workspace.")),
+    ):
+        value = data.get(field)
+        if value in (None, ""):
+            out[field] = None
+        elif not str(value).isdigit() or not model.objects.filter(pk=value).exists():
+            errors[field] = message
+        else:
+            out[field] = int(value)
+    skill = str(data.get("skill") or "").strip()
+    if len(skill) > 50:
+        errors["skill"] = _("At most %(n)s characters.") % {"n": 50}
+    out["skill"] = skill
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return out
+
+
+def ticket_rule_create(*, actor: Membership, name: str, **fields: Any) -> TicketRule:
+    """An assignment rule. Fields: position, is_active, category_id, channel, priority, type, team_id, skill,
+    method. Refuses unknown or bad fields, naming each; nothing is saved then."""
     require_service_admin(actor)
-    allowed = {"position", "category_id", "channel", "priority", "type", "team_id", "skill", "method"}
-    unknown = set(fields) - allowed
+    unknown = set(fields) - set(RULE_FIELDS)
     if unknown:
         raise ValidationFailed(fields={k: _("Unknown field.") for k in sorted(unknown)})
-    name = str(name or "").strip()[:100]
-    if not name:
-        raise ValidationFailed(fields={"name": _("This field is required.")})
-    if fields.get("method", AssignMethod.ROUND_ROBIN) not in AssignMethod.values:
-        raise ValidationFailed(fields={"method": _("Choose round-robin or least open tickets.")})
-    rule = TicketRule.objects.create(name=name, **fields)
-    audit_record(workspace=actor.workspace, actor=actor.user, action="ticket_rule.create", obj=rule)
+    data = _clean_rule({"name": name, **fields})
+    with transaction.atomic():
+        rule = TicketRule.objects.create(**data)
+        audit_record(
+            workspace=actor.workspace, actor=actor.user, action="ticket_rule.create", obj=rule,
+            after=snapshot(rule),
+        )  # fmt: skip
     return rule
 
 
-__all__ = ["rule_for", "service_agent_set", "ticket_pick_assignee", "ticket_rule_create"]
+def ticket_rule_get(rule_id: Any, *, lock: bool = False) -> TicketRule:
+    """An assignment rule of the current workspace; missing and another workspace's are one NotFound."""
+    qs = TicketRule.objects.select_related("category", "team")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    rule = qs.filter(pk=rule_id).first() if str(rule_id).isdigit() else None
+    if rule is None:
+        raise NotFound()
+    return rule
+
+
+def ticket_rule_update(*, actor: Membership, rule_id: Any, **fields: Any) -> TicketRule:
+    """Change an assignment rule (fields not given keep their value). Applies to tickets created from now on."""
+    require_service_admin(actor)
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise ValidationFailed(fields={k: _("Unknown field.") for k in sorted(unknown)})
+    with transaction.atomic():
+        rule = ticket_rule_get(rule_id, lock=True)
+        before = snapshot(rule)
+        data = _clean_rule({**{k: getattr(rule, k) for k in RULE_FIELDS}, **fields})
+        for k, v in data.items():
+            setattr(rule, k, v)
+        rule.save()
+        audit_record(
+            workspace=actor.workspace, actor=actor.user, action="ticket_rule.update", obj=rule, before=before,
+            after=snapshot(rule),
+        )  # fmt: skip
+    return rule
+
+
+def ticket_rule_delete(*, actor: Membership, rule_id: Any) -> None:
+    """Delete an assignment rule; tickets already assigned keep their assignee. Audited."""
+    require_service_admin(actor)
+    with transaction.atomic():
+        rule = ticket_rule_get(rule_id, lock=True)
+        audit_record(
+            workspace=actor.workspace, actor=actor.user, action="ticket_rule.delete", obj=rule,
+            before=snapshot(rule),
+        )  # fmt: skip
+        rule.delete()
+
+
+__all__ = [
+    "rule_for", "service_agent_set", "ticket_pick_assignee", "ticket_rule_create", "ticket_rule_delete",
+    "ticket_rule_get", "ticket_rule_update",
+]  # fmt: skip

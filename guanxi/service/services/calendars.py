@@ -232,6 +232,67 @@ def calendar_load_public_holidays(*, actor: Membership, calendar: WorkingCalenda
     return n
 
 
+POLICY_FIELDS = (
+    "name", "first_response_minutes", "resolution_minutes", "priority", "category_id", "customer_tier",
+    "warn_share", "is_active",
+)  # fmt: skip
+
+
+def _clean_policy(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate an SLA policy's fields (all of them, as a form sends them); errors name each field."""
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    out["name"] = str(data.get("name") or "").strip()
+    if not out["name"]:
+        errors["name"] = _("This field is required.")
+    elif len(out["name"]) > 100:
+        errors["name"] = _("At most %(n)s characters.") % {"n": 100}
+    for field in ("first_response_minutes", "resolution_minutes"):
+        try:
+            out[field] = int(str(data.get(field)).strip())
+            if not 1 <= out[field] <= 525_600:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors[field] = _("Enter a number of business minutes from 1 to 525600.")
+    if (
+        "first_response_minutes" not in errors
+        and "resolution_minutes" not in errors
+        and out["resolution_minutes"] < out["first_response_minutes"]
+    ):
+        errors["resolution_minutes"] = _(
+            "The resolution target cannot be shorter than the first response target."
+        )
+    priority = str(data.get("priority") or "")
+    if priority and priority not in TicketPriority.values:
+        errors["priority"] = _("Choose one of: %(choices)s.") % {"choices": ", ".join(TicketPriority.values)}
+    out["priority"] = priority
+    try:
+        share = Decimal(str(data.get("warn_share", "0.80")).strip())
+        if not Decimal("0") < share < Decimal("1"):
+            raise InvalidOperation
+        out["warn_share"] = share.quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        errors["warn_share"] = _("Enter a share between 0 and 1, e.g. 0.80.")
+    category_id = data.get("category_id")
+    if category_id in ("", None):
+        out["category_id"] = None
+    else:
+        from guanxi.service.models import TicketCategory  # noqa: PLC0415
+
+        if not str(category_id).isdigit() or not TicketCategory.objects.filter(pk=category_id).exists():
+            errors["category_id"] = _("Choose a category of this workspace.")
+        else:
+            out["category_id"] = int(category_id)
+    tier = str(data.get("customer_tier") or "").strip()
+    if len(tier) > 50:
+        errors["customer_tier"] = _("At most %(n)s characters.") % {"n": 50}
+    out["customer_tier"] = tier
+    out["is_active"] = bool(data.get("is_active", True))
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return out
+
+
 def sla_policy_create(
     *,
     actor: Membership,
@@ -242,49 +303,70 @@ def sla_policy_create(
     category_id: int | None = None,
     customer_tier: str = "",
     warn_share: Any = "0.80",
+    is_active: bool = True,
 ) -> SlaPolicy:
-    """An SLA policy. Targets are business minutes (1 .. 525600); the warning line a share in (0, 1)."""
+    """An SLA policy. Targets are business minutes (1 .. 525600, resolution not shorter than first response); the
+    warning line a share in (0, 1). Applies to tickets opened from now on (and to tickets whose priority,
+    category or team changes). Refuses bad fields, naming each."""
     require_service_admin(actor)
-    errors: dict[str, str] = {}
-    name = str(name or "").strip()[:100]
-    if not name:
-        errors["name"] = _("This field is required.")
-    targets = {}
-    for field, value in (
-        ("first_response_minutes", first_response_minutes),
-        ("resolution_minutes", resolution_minutes),
-    ):
-        try:
-            targets[field] = int(value)
-            if not 1 <= targets[field] <= 525_600:
-                raise ValueError
-        except (TypeError, ValueError):
-            errors[field] = _("Enter a number of business minutes from 1 to 525600.")
-    if priority and priority not in TicketPriority.values:
-        errors["priority"] = _("Choose one of: %(choices)s.") % {"choices": ", ".join(TicketPriority.values)}
-    try:
-        share = Decimal(str(warn_share))
-        if not Decimal("0") < share < Decimal("1"):
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
-        errors["warn_share"] = _("Enter a share between 0 and 1, e.g. 0.80.")
-    if category_id is not None:
-        from guanxi.service.models import TicketCategory  # noqa: PLC0415
-
-        if not TicketCategory.objects.filter(pk=category_id).exists():
-            errors["category_id"] = _("Choose a category of this workspace.")
-    if errors:
-        raise ValidationFailed(fields=errors)
+    data = _clean_policy(
+        {
+            "name": name, "first_response_minutes": first_response_minutes,
+            "resolution_minutes": resolution_minutes, "priority": priority, "category_id": category_id,
+            "customer_tier": customer_tier, "warn_share": warn_share, "is_active": is_active,
+        }
+    )  # fmt: skip
     with transaction.atomic():
-        p = SlaPolicy.objects.create(
-            name=name,
-            priority=priority,
-            category_id=category_id,
-            customer_tier=str(customer_tier or "").strip()[:50],
-            warn_share=share.quantize(Decimal("0.01")),
-            **targets,
-        )
+        p = SlaPolicy.objects.create(**data)
         audit_record(
             workspace=actor.workspace, actor=actor.user, action="sla_policy.create", obj=p, after=snapshot(p)
         )
+    return p
+
+
+def sla_policy_update(*, actor: Membership, policy_id: Any, **fields: Any) -> SlaPolicy:
+    """Change an SLA policy (the fields of ``POLICY_FIELDS``; those not given keep their value). Open tickets keep
+    their deadlines until their priority, category or team changes. Refuses unknown or bad fields."""
+    require_service_admin(actor)
+    unknown = set(fields) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationFailed(fields={k: _("Unknown field.") for k in sorted(unknown)})
+    with transaction.atomic():
+        p = sla_policy_get(policy_id, lock=True)
+        before = snapshot(p)
+        current = {k: getattr(p, k) for k in POLICY_FIELDS}
+        data = _clean_policy({**current, **fields})
+        for k, v in data.items():
+            setattr(p, k, v)
+        p.save()
+        audit_record(
+            workspace=actor.workspace, actor=actor.user, action="sla_policy.update", obj=p, before=before,
+            after=snapshot(p),
+        )  # fmt: skip
+    return p
+
+
+def sla_policy_delete(*, actor: Membership, policy_id: Any) -> None:
+    """Delete an SLA policy. Tickets that used it keep the deadlines already computed but lose the link, so the
+    warning and breach job no longer treats them as governed by it. Audited."""
+    require_service_admin(actor)
+    with transaction.atomic():
+        p = sla_policy_get(policy_id, lock=True)
+        before = snapshot(p)
+        audit_record(
+            workspace=actor.workspace, actor=actor.user, action="sla_policy.delete", obj=p, before=before
+        )
+        p.delete()
+
+
+def sla_policy_get(policy_id: Any, *, lock: bool = False) -> SlaPolicy:
+    """An SLA policy of the current workspace; missing and another workspace's are one NotFound."""
+    from guanxi.core.errors import NotFound  # noqa: PLC0415
+
+    qs = SlaPolicy.objects.select_related("category")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    p = qs.filter(pk=policy_id).first() if str(policy_id).isdigit() else None
+    if p is None:
+        raise NotFound()
     return p

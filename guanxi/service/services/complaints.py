@@ -33,7 +33,7 @@ from guanxi.service.models import (
     TicketCategory,
     TicketType,
 )
-from guanxi.service.services.tickets import _locked, _user
+from guanxi.service.services.tickets import _locked, _user, ticket_timeline
 from guanxi.workspaces.models import Membership
 from guanxi.workspaces.permissions import Role
 
@@ -88,18 +88,71 @@ def complaint_record(*, actor: Membership, ticket: Ticket | int, **fields: Any) 
             c = Complaint(ticket=t, classification=data["classification"])
             c.workspace = t.workspace
         before = snapshot(c) if c.pk else None
+        action_changed = any(
+            k in data and getattr(c, k) != data[k] for k in ("action", "action_owner_id", "action_due")
+        )
         for k, v in data.items():
             setattr(c, k, v)
         if c.action and (not c.action_owner_id or not c.action_due):
             raise ValidationFailed(fields={"action": _("A corrective action needs an owner and a due date.")})
+        created = c.pk is None
+        if action_changed:
+            c.action_done_at = None  # a changed action is not done yet
         c.save()
         if t.type != TicketType.COMPLAINT:
             t.type = TicketType.COMPLAINT
             t.save(update_fields=["type", "updated_at"])
+        if created:
+            ticket_timeline(
+                t,
+                actor_user=actor.user,
+                subject=_("Complaint recorded on ticket #%(id)s: %(cls)s, %(sev)s")
+                % {
+                    "id": t.pk,
+                    "cls": ComplaintClass(c.classification).label,
+                    "sev": Severity(c.severity).label,
+                },
+                event="complaint",
+            )
+        if c.root_cause and "root_cause" in data:
+            ticket_timeline(
+                t,
+                actor_user=actor.user,
+                subject=_("Root cause of the complaint on ticket #%(id)s: %(cause)s")
+                % {"id": t.pk, "cause": RootCause(c.root_cause).label},
+                event=f"complaint_cause:{c.root_cause}",
+                body=c.root_cause_text,
+            )
         audit_record(
             workspace=t.workspace, actor=actor.user, action="complaint.record", obj=c, before=before,
             after=snapshot(c),
         )  # fmt: skip
+    return c
+
+
+def complaint_action_done(*, actor: Membership, ticket: Ticket | int) -> Complaint:
+    """Mark the corrective action done (整改完成): stamped, audited, on the timeline. Refuses a complaint without an
+    action; doing it twice changes nothing."""
+    with transaction.atomic():
+        t = _locked(actor, ticket)
+        c = Complaint.objects.filter(ticket=t).first()
+        if c is None or not c.action:
+            raise ValidationFailed(fields={"action": _("Record a corrective action first.")})
+        if c.action_done_at is not None:
+            return c
+        c.action_done_at = timezone.now()
+        c.save(update_fields=["action_done_at"])
+        audit_record(
+            workspace=t.workspace, actor=actor.user, action="complaint.action_done", obj=c,
+            changes={"action_done_at": c.action_done_at.isoformat()},
+        )  # fmt: skip
+        ticket_timeline(
+            t,
+            actor_user=actor.user,
+            subject=_("Corrective action done on ticket #%(id)s") % {"id": t.pk},
+            event="complaint_action_done",
+            body=c.action,
+        )
     return c
 
 
@@ -128,12 +181,25 @@ def complaint_confirm(*, actor: Membership | None, ticket: Ticket | int, satisfi
         c = Complaint.objects.filter(ticket=t).first()
         if c is None or c.result_reported_at is None:
             raise ValidationFailed(fields={"satisfied": _("Report the result to the customer first.")})
+        if c.customer_confirmed_at is not None:
+            raise ValidationFailed(fields={"satisfied": _("The customer has already confirmed the result.")})
         c.customer_confirmed_at, c.customer_satisfied = timezone.now(), bool(satisfied)
         c.save(update_fields=["customer_confirmed_at", "customer_satisfied"])
         audit_record(
             workspace=t.workspace, actor=_user(actor), action="complaint.confirm", obj=c,
             changes={"satisfied": bool(satisfied)},
         )  # fmt: skip
+        ticket_timeline(
+            t,
+            actor_user=_user(actor),
+            subject=(
+                _("The customer confirmed the complaint's result on ticket #%(id)s: satisfied")
+                if satisfied
+                else _("The customer confirmed the complaint's result on ticket #%(id)s: not satisfied")
+            )
+            % {"id": t.pk},
+            event="complaint_confirmed",
+        )
     return c
 
 
