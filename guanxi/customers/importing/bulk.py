@@ -228,6 +228,10 @@ GIN_PENDING_KB = 32 * 1024
 # SQLite's page cache for the importing connection (the default, 2 MB, is far smaller than the customers table's
 # indexes, so every chunk re-reads the index pages it touches); put back when the job ends.
 SQLITE_CACHE_KB = 256 * 1024
+# SQLite checkpoints the write-ahead log into the database when a commit leaves it over this many pages (1,000 by
+# default: every chunk of an import, rewriting the same hot index pages each time). While a job runs it may grow to
+# 64k pages (256 MB); the default comes back at the end and the next commit checkpoints.
+SQLITE_WAL_PAGES = 65536
 
 
 def chunk_transaction_settings() -> None:
@@ -242,6 +246,7 @@ def chunk_transaction_settings() -> None:
     if connection.vendor == "sqlite":
         with connection.cursor() as cur:
             cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+            cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_PAGES}")
         return
     if connection.vendor != "postgresql":
         return
@@ -260,6 +265,7 @@ def import_finished() -> None:
     if connection.vendor == "sqlite":
         with connection.cursor() as cur:
             cur.execute("PRAGMA cache_size = -2000")
+            cur.execute("PRAGMA wal_autocheckpoint = 1000")
         refresh_statistics()  # the planner must know the tables grew (pinyin and name look-ups)
         return
     if connection.vendor != "postgresql":
