@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
 from django.db import connection, models
+from django.db.models.expressions import RawSQL
 
 
 def _fields(model: type[models.Model], with_pk: bool) -> list[models.Field]:
@@ -188,16 +189,18 @@ def lookup(model: type[models.Model], column: str, values: Iterable, select: Seq
     values = list(values)
     if not values:
         return []
-    if connection.vendor == "postgresql":
-        match, param = "= ANY(%s)", values
-    elif connection.vendor == "sqlite":
-        match, param = "IN (SELECT value FROM json_each(%s))", json.dumps(values, ensure_ascii=False)
-    else:  # pragma: no cover - the two supported databases are above
+    if connection.vendor != "postgresql":
+        # Through the scoped manager, so the values come back converted by their fields (dates, decimals).
+        if connection.vendor == "sqlite":
+            param = json.dumps(values, ensure_ascii=False, default=str)
+            json_values = RawSQL("SELECT value FROM json_each(%s)", [param])  # noqa: S611 - bound parameter
+            return list(model.objects.filter(**{f"{column}__in": json_values}).values_list(*select))
         out: list[tuple] = []
         for i in range(0, len(values), 10_000):
             qs = model.objects.filter(**{f"{column}__in": values[i : i + 10_000]})
             out.extend(qs.values_list(*select))
         return out
+    match, param = "= ANY(%s)", values
     from guanxi.core.context import require_workspace
 
     ws = require_workspace()  # raises like the scoped manager: never look across workspaces by accident
