@@ -381,3 +381,47 @@ def test_fast_phone_path_agrees_with_normalize_phone():
     assert search_text("张三", "公司", [info], ["a@b.cn"]) == search_document(
         name="张三", company_name="公司", phones=["+8613800138000"], emails=["a@b.cn"]
     )
+
+
+def test_the_search_box_finds_imported_and_updated_customers(world):
+    """The rows an import writes set-based (one statement per chunk) reach the search index: the FTS5 table through
+    its triggers on SQLite, the trigram and bigram indexes on PostgreSQL; an update by import re-indexes."""
+    from guanxi.customers.search import customer_search
+
+    def found(q):
+        with workspace_context(world.ws_a):
+            return sorted(c.name for c, _score in customer_search(actor=world.olivia, q=q))
+
+    run(world.olivia, upload(world.olivia, csv_bytes(ROWS)))
+    assert found("武当科") == ["张三丰"]  # 3+ characters: the trigram index (FTS5 on SQLite)
+    assert found("武当") == ["张三丰"]  # two Chinese characters
+    assert found("0013900") == ["李四"]  # a phone fragment
+    rows = [["李四", "13900139000", "lisi.new@example.com", "峨眉贸易", "", "", "", ""]]
+    job = run(world.olivia, upload(world.olivia, csv_bytes(rows)), on_duplicate="update")
+    assert (job.created_count, job.updated_count) == (0, 1)
+    assert found("峨眉贸") == ["李四"]
+    assert found("lisi.new") == ["李四"]
+    assert found("武当科") == ["张三丰"]
+
+
+def test_a_merged_away_customer_is_not_a_duplicate(world):
+    """A row matching only a customer merged into another (its phone left behind) creates a customer: merged-away
+    records are hidden everywhere. A later row with that phone then matches the live customer, even though the
+    merged-away one is older."""
+    with workspace_context(world.ws_a):
+        survivor = Customer.objects.create(name="张三", owner=world.olivia.user)
+        gone = Customer.objects.create(
+            name="张三丰", phone="+8613800138000", owner=world.olivia.user, merged_into=survivor
+        )
+        CustomerPhone.objects.create(customer=gone, e164="+8613800138000", is_primary=True)
+    rows = [["张三丰", "13800138000", "", "", "", "", "", ""]]
+    job = run(world.olivia, upload(world.olivia, csv_bytes(rows)), on_duplicate="skip")
+    assert (job.created_count, job.updated_count, job.skipped_count) == (1, 0, 0)
+    rows = [["张三丰", "13800138000", "zsf@example.com", "", "", "", "", ""]]
+    job = run(world.olivia, upload(world.olivia, csv_bytes(rows)), on_duplicate="update")
+    assert (job.created_count, job.updated_count, job.skipped_count) == (0, 1, 0)
+    with workspace_context(world.ws_a):
+        live = Customer.objects.get(name="张三丰", merged_into__isnull=True)
+        assert live.email == "zsf@example.com"
+        gone.refresh_from_db()
+        assert (gone.merged_into_id, gone.email) == (survivor.pk, "")

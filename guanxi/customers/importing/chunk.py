@@ -68,15 +68,26 @@ class Record:
             self.values["external_id"] = p.external_id
         if p.custom:
             self.values["custom"] = {**(self.values.get("custom") or {}), **p.custom}
-        known = self.old_phones | {x.e164 for x in self.phones}
-        for info, raw in zip(p.phones, p.raw_phones, strict=True):
-            if info.e164 not in known:
-                self.phones.append(info)
-                self.raw_phones.append(raw)
-                known.add(info.e164)
-        known_e = self.old_emails | set(self.emails)
-        self.emails.extend(e for e in p.emails if e not in known_e)
-        self.tags.extend(t for t in p.tags if t not in self.tags)
+        # A row's phones, emails and tags are distinct already (RowPreparer): the first row of a record (nearly
+        # every row of a large import) takes them as they are.
+        if not (self.phones or self.old_phones):
+            self.phones, self.raw_phones = list(p.phones), list(p.raw_phones)
+        else:
+            known = self.old_phones | {x.e164 for x in self.phones}
+            for info, raw in zip(p.phones, p.raw_phones, strict=True):
+                if info.e164 not in known:
+                    self.phones.append(info)
+                    self.raw_phones.append(raw)
+                    known.add(info.e164)
+        if not (self.emails or self.old_emails):
+            self.emails = list(p.emails)
+        elif p.emails:
+            known_e = self.old_emails | set(self.emails)
+            self.emails.extend(e for e in p.emails if e not in known_e)
+        if not self.tags:
+            self.tags = list(p.tags)
+        elif p.tags:
+            self.tags.extend(t for t in p.tags if t not in self.tags)
         if p.district or p.address:
             self.addresses.append((p.province, p.city, p.district, p.address))
 
@@ -94,17 +105,21 @@ def _keys(p: Prepared) -> list[tuple]:
     return keys
 
 
-def _existing_matches(prepared: list[Prepared]) -> dict[tuple, int]:
-    """Duplicate key -> id of a live customer in the workspace, from a handful of set-based queries."""
+def _existing_matches(prepared: list[Prepared]) -> dict[tuple, set[int]]:
+    """Duplicate key -> ids of the customers in the workspace holding it, from a handful of set-based queries
+    (the caller keeps the oldest live one, in the look-up it makes of the customers found anyway)."""
     phones = {x.e164 for p in prepared for x in p.phones}
     emails = {e for p in prepared for e in p.emails}
     exts = {p.external_id for p in prepared if p.external_id}
     names = {p.name for p in prepared if p.company_name or p.city}
-    found: dict[tuple, int] = {}
+    found: dict[tuple, set[int]] = {}
 
     def put(key: tuple, cid: int) -> None:
-        if key not in found or cid < found[key]:
-            found[key] = cid
+        ids = found.get(key)
+        if ids is None:
+            found[key] = {cid}
+        else:
+            ids.add(cid)
 
     for e164, cid in lookup(CustomerPhone, "e164", phones, ("e164", "customer_id")):
         put(("phone", e164), cid)
@@ -121,8 +136,7 @@ def _existing_matches(prepared: list[Prepared]) -> dict[tuple, int]:
             put(("name+company", name, company), cid)
         if city:
             put(("name+city", name, city), cid)
-    merged = {cid for cid, m in lookup(Customer, "id", set(found.values()), ("id", "merged_into_id")) if m}
-    return {k: v for k, v in found.items() if v not in merged}
+    return found
 
 
 def prepare_chunk(items: list[tuple[int, list[str]]], preparer: RowPreparer) -> list[tuple]:
@@ -191,18 +205,27 @@ def process_chunk(
     todo = [p for p in prepared if refs[p.row_number] not in done_refs]
     res.skipped += len(prepared) - len(todo)  # imported before from this very file: idempotent re-run
 
-    existing = _existing_matches(todo)
+    candidates = _existing_matches(todo)
+    # One look-up of the customers found: their owners, whether this file made them, and which are merged away
+    # (hidden everywhere: a key held by one of those goes to the oldest live holder, if any).
+    owners, from_this_file = {}, set()
+    for cid, owner_id, ref, merged_into in lookup(
+        Customer, "id", set().union(*candidates.values()), ("id", "owner_id", "import_ref", "merged_into_id")
+    ):
+        if merged_into is None:
+            owners[cid] = owner_id
+            if ref.startswith(ref_prefix + ":"):
+                from_this_file.add(cid)
+    existing: dict[tuple, int] = {}
+    for key, ids in candidates.items():
+        live = [cid for cid in ids if cid in owners]
+        if live:
+            existing[key] = min(live)
     if job.on_duplicate == "create":  # an external id is unique: a second customer cannot take it
         taken = {p.external_id for p in todo if p.external_id}
         taken = {e for (e,) in lookup(Customer, "external_id", taken, ("external_id",))}
     else:
         taken = set()
-    existing_ids = set(existing.values())
-    owners, from_this_file = {}, set()
-    for cid, owner_id, ref in lookup(Customer, "id", existing_ids, ("id", "owner_id", "import_ref")):
-        owners[cid] = owner_id
-        if ref.startswith(ref_prefix + ":"):
-            from_this_file.add(cid)
     records: dict[object, Record] = {}  # ("new", row) | ("old", customer id) -> Record
     in_chunk: dict[tuple, object] = {}
     seen_ext: set[str] = set()
