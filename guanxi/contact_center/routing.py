@@ -369,6 +369,7 @@ def task_enqueue(
     attributes: dict[str, Any] | None = None,
     workflow: Workflow | None = None,
     customer_id: int | None = None,
+    conversation_id: int | None = None,
     source_type: str = "",
     source_id: str = "",
     priority: int = 0,
@@ -398,7 +399,7 @@ def task_enqueue(
     boost = TIER_PRIORITY.get(str(attrs.get("tier") or "").lower(), 0)
     task = Task(
         workspace=ws, channel=channel, attributes=attrs, workflow=workflow, customer_id=customer_id,
-        source_type=source_type, source_id=source_id, priority=priority + boost,
+        conversation_id=conversation_id, source_type=source_type, source_id=source_id, priority=priority + boost,
     )  # fmt: skip
     if step is None:
         task.status, task.status_reason = TaskStatus.REFUSED, _("No routing step matches this contact.")
@@ -593,6 +594,10 @@ def reservation_accept(*, actor: Membership, reservation_id: Any, now: dt.dateti
         agent.contacts_today = (agent.contacts_today if agent.contacts_day == today else 0) + 1
         agent.contacts_day = today
         agent.save(update_fields=["contacts_today", "contacts_day"])
+        if task.conversation_id is not None:
+            from guanxi.contact_center.services import conversation_assigned
+
+            conversation_assigned(task, actor.user)
     return task
 
 
