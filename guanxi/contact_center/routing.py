@@ -494,9 +494,18 @@ def _offer(task: Task, slots: list[AgentChannel], now: dt.datetime) -> list[Rese
     if made:
         task.status = TaskStatus.RESERVED
         task.save(update_fields=["status"])
+        _nudge_on_commit([r.agent_id for r in made])
         if queue.strategy == Strategy.ROUND_ROBIN:
             Queue.objects.filter(pk=queue.pk).update(rr_last_agent_id=made[0].agent_id)
     return made
+
+
+def _nudge_on_commit(agent_ids: list[int]) -> None:
+    """After commit, tell these agents' consoles that their offers changed (guanxi.contact_center.realtime)."""
+    from guanxi.contact_center.realtime import nudge_agents
+
+    user_ids = list(Agent.objects.filter(pk__in=agent_ids).values_list("user_id", flat=True))
+    transaction.on_commit(lambda: nudge_agents(user_ids, {"kind": "cc.offer"}))
 
 
 def route_task(task: Task, now: dt.datetime | None = None) -> list[Reservation]:
@@ -540,6 +549,7 @@ def _reservation_close(res: Reservation, status: str, *, requeue: bool) -> None:
     offer of a ring-all is still open) and keep this agent out of its next offers."""
     res.status, res.decided_at = status, timezone.now()
     res.save(update_fields=["status", "decided_at"])
+    _nudge_on_commit([res.agent_id])
     task = Task.objects.select_for_update().get(pk=res.task_id)
     _release_slot(res.agent_id, task.channel)
     if requeue and task.status == TaskStatus.RESERVED:

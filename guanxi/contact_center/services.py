@@ -28,8 +28,10 @@ from guanxi.contact_center.models import (
     Direction,
     MessageKind,
     Reservation,
+    ReservationStatus,
     Task,
 )
+from guanxi.contact_center.realtime import nudge_agents
 from guanxi.core.context import require_workspace
 from guanxi.core.errors import Conflict, NotFound, ValidationFailed
 from guanxi.customers.models import Customer
@@ -275,6 +277,14 @@ def conversation_message_add(
         if kind == MessageKind.MESSAGE:
             conv.last_message_at = msg.created_at
             conv.save(update_fields=["last_message_at"])
+        if direction == Direction.INBOUND:
+            holders = list(
+                Task.objects.filter(
+                    conversation_id=conv.pk, status__in=OPEN_TASK_STATUSES, agent__isnull=False
+                ).values_list("agent__user_id", flat=True)
+            )
+            payload = {"kind": "cc.message", "conversation_id": conv.pk}
+            transaction.on_commit(lambda: nudge_agents(holders, payload))
     return msg
 
 
@@ -282,24 +292,70 @@ def conversation_link_customer(*, actor: Membership, conversation_id: Any, custo
     """Say who the contact is (after a search, or after creating the customer from the screen pop): the
     conversation and its open task point at the customer and the conversation goes on their timeline. Needs view
     rights on that customer (else 404). Audited."""
-    from guanxi.customers.selectors import get_customer_for
-
     with transaction.atomic():
         conv = _locked_for_work(actor, conversation_id)
-        customer = get_customer_for(actor, customer_id)
-        before = conv.customer_id
-        conv.customer_id = customer.merged_into_id or customer.pk
-        conv.save(update_fields=["customer"])
-        Task.objects.filter(conversation_id=conv.pk, status__in=OPEN_TASK_STATUSES).update(
-            customer_id=conv.customer_id
-        )
-        first = conv.messages.filter(kind=MessageKind.MESSAGE).order_by("id").first()
-        _timeline(conv, actor.user, first.body if first else "")
-        audit_record(
-            workspace=actor.workspace, actor=actor.user, action="cc.conversation.link_customer", obj=conv,
-            before={"customer_id": before}, after={"customer_id": conv.customer_id},
-        )  # fmt: skip
+        _link(actor, conv, customer_id)
     return conv
+
+
+def _link(actor: Membership, conv: Conversation, customer_id: Any) -> int:
+    from guanxi.customers.selectors import get_customer_for
+
+    customer = get_customer_for(actor, customer_id)
+    before = conv.customer_id
+    conv.customer_id = customer.merged_into_id or customer.pk
+    conv.save(update_fields=["customer"])
+    Task.objects.filter(conversation_id=conv.pk, status__in=OPEN_TASK_STATUSES).update(
+        customer_id=conv.customer_id
+    )
+    first = conv.messages.filter(kind=MessageKind.MESSAGE).order_by("id").first()
+    _timeline(conv, actor.user, first.body if first else "")
+    audit_record(
+        workspace=actor.workspace, actor=actor.user, action="cc.conversation.link_customer", obj=conv,
+        before={"customer_id": before}, after={"customer_id": conv.customer_id},
+    )  # fmt: skip
+    return conv.customer_id
+
+
+def task_for_work(actor: Membership, task_id: Any) -> Task:
+    """A task the actor's agent holds or held, or has an open offer of (the screen pop); else 404. Row-locked."""
+    task = (
+        Task.objects.select_for_update(of=("self",)).filter(pk=task_id).first()
+        if str(task_id).isdigit()
+        else None
+    )
+    if task is None:
+        raise NotFound()
+    offered = Reservation.objects.filter(
+        task_id=task.pk, agent__user_id=actor.user_id, status=ReservationStatus.PENDING
+    ).exists()
+    if not offered and not Task.objects.filter(pk=task.pk, agent__user_id=actor.user_id).exists():
+        raise NotFound()
+    return task
+
+
+def task_customer_link(*, actor: Membership, task_id: Any, customer_id: Any) -> Task:
+    """From the screen pop: the offered or held contact is this customer (found, or just created). The task and
+    its conversation point at them and the conversation goes on their timeline. Audited."""
+    from guanxi.customers.selectors import get_customer_for
+
+    routing.require_agent_rights(actor)
+    with transaction.atomic():
+        task = task_for_work(actor, task_id)
+        if task.status not in OPEN_TASK_STATUSES:
+            raise Conflict(_("This contact is not open."), code="task_not_open")
+        conv = Conversation.objects.select_for_update().filter(pk=task.conversation_id).first()
+        if conv is not None:
+            task.customer_id = _link(actor, conv, customer_id)
+        else:
+            customer = get_customer_for(actor, customer_id)
+            task.customer_id = customer.merged_into_id or customer.pk
+            task.save(update_fields=["customer"])
+            audit_record(
+                workspace=actor.workspace, actor=actor.user, action="cc.task.link_customer", obj=task,
+                after={"customer_id": task.customer_id},
+            )  # fmt: skip
+    return task
 
 
 def conversation_assigned(task: Task, agent_user: Any) -> None:
