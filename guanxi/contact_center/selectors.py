@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.urls import reverse
@@ -96,10 +97,8 @@ def screen_pop(actor: Membership, task: Task) -> dict[str, Any]:
     if "@" in who["address"]:
         prefill["email"] = who["address"]
     elif who["address"]:
-        try:
+        with contextlib.suppress(InvalidValue):  # not a phone number: the agent types one
             prefill["phone"] = normalize_phone(who["address"]).e164
-        except InvalidValue:
-            pass
     return {"customer": None, "who": who, "prefill": prefill}
 
 
