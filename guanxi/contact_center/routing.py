@@ -16,6 +16,7 @@ needs workspace-wide edit of the contact-centre module (a supervisor).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,6 +51,8 @@ from guanxi.ledger.services import audit_record, snapshot
 from guanxi.workspaces import permissions
 from guanxi.workspaces.models import Membership
 from guanxi.workspaces.permissions import Module, Scope
+
+log = logging.getLogger("guanxi.contact_center")
 
 # a value tier (from analytics) raises a waiting contact's priority: VIP customers are answered first
 TIER_PRIORITY = {"vip": 20, "major": 10}
@@ -418,9 +421,17 @@ def task_enqueue(
 
 
 def _route_soon(workspace_id: int) -> None:
-    from guanxi.contact_center.tasks import route_workspace
+    """Route right after the commit, in this process: the screen pop's latency is this call plus the push, not a
+    trip through the job queue (whose idle workers poll with a back-off of up to seconds). If it fails, the router
+    job takes over; the minute sweep is the backstop for both. Safe from many processes at once (SKIP LOCKED)."""
+    from guanxi.contact_center.tasks import route_now, route_workspace
 
-    route_workspace(workspace_id)
+    try:
+        route_now(workspace_id)
+    except Exception:  # noqa: BLE001 - the job retries; the caller's commit is already done
+        log.warning("routing after commit failed for workspace %s; queued for the router job", workspace_id,
+                    exc_info=True)  # fmt: skip
+        route_workspace(workspace_id)
 
 
 # --- routing ---------------------------------------------------------------------------------------------------------

@@ -22,14 +22,16 @@ def _error_text(exc: AppError) -> str:
     return " ".join(str(v) for v in exc.fields.values()) or exc.message
 
 
-def _main(request: HttpRequest, error: str = "", status: int = 200) -> HttpResponse:
+def _main(
+    request: HttpRequest, error: str = "", status: int = 200, focus_task: int | None = None
+) -> HttpResponse:
     """The console's main region for htmx, else back to the page (the error as a message)."""
     if not request.htmx:
         if error:
             messages.error(request, error)
         return redirect("contact_center:console")
     ctx = selectors.console_state(request.membership)
-    ctx["error"] = error
+    ctx["error"], ctx["focus_task"] = error, focus_task  # htmx focuses the [autofocus] reply box it swaps in
     return render(request, "contact_center/_main.html", ctx, status=status)
 
 
@@ -83,7 +85,13 @@ def presence_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @member_required(Module.CONTACT_CENTER)
 def offer_accept_view(request: HttpRequest, reservation_id: int) -> HttpResponse:
-    return _act(request, routing.reservation_accept, actor=request.membership, reservation_id=reservation_id)
+    try:
+        task = routing.reservation_accept(actor=request.membership, reservation_id=reservation_id)
+    except NotFound:
+        raise
+    except AppError as exc:
+        return _main(request, _error_text(exc))
+    return _main(request, focus_task=task.pk)
 
 
 @require_POST

@@ -17,7 +17,7 @@
     ws.onmessage = (e) => {
       let msg; try { msg = JSON.parse(e.data); } catch (err) { return; }
       if (msg.kind === "cc.hello") setLive(true);
-      else if (msg.kind === "cc.offer") htmx.trigger(document.body, "cc-refresh");
+      else if (msg.kind === "cc.offer") { main.dataset.refreshedBy = "push"; htmx.trigger(document.body, "cc-refresh"); }
       else if (msg.kind === "cc.message") htmx.trigger(document.body, "cc-msg-" + msg.conversation_id);
     };
     ws.onclose = () => { setLive(false); setTimeout(connect, Math.min(1000 * ++tries, 10000)); };
@@ -50,10 +50,4 @@
     if (button) { e.preventDefault(); button.click(); }
   });
 
-  // after accepting, put the cursor in the newest contact's reply box
-  document.body.addEventListener("htmx:afterSwap", (e) => {
-    if (e.detail.target !== main) return;
-    const boxes = main.querySelectorAll("[data-testid=cc-reply]");
-    if (boxes.length && !main.querySelector("[data-action=accept]")) boxes[boxes.length - 1].focus();
-  });
 })();
