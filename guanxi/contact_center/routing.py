@@ -571,7 +571,7 @@ WITH task AS (
            q.strategy, q.reservation_timeout, COALESCE(q.rr_last_agent_id, 0) AS rr_last
     FROM contact_center_task t
     JOIN contact_center_queue q ON q.id = t.queue_id
-    WHERE t.workspace_id = %(ws)s AND t.status = 'pending' AND NOT (t.id = ANY(%(skip)s::bigint[]))
+    WHERE t.workspace_id = %(ws)s::bigint AND t.status = 'pending' AND NOT (t.id = ANY(%(skip)s::bigint[]))
     ORDER BY t.priority DESC, t.created_at, t.id
     LIMIT 1
     FOR UPDATE OF t SKIP LOCKED
@@ -579,7 +579,7 @@ WITH task AS (
     SELECT ac.id AS slot_id, ac.agent_id
     FROM task
     JOIN contact_center_agentchannel ac
-      ON ac.workspace_id = %(ws)s AND ac.channel = task.channel AND ac.available AND ac.active < ac.capacity
+      ON ac.workspace_id = %(ws)s::bigint AND ac.channel = task.channel AND ac.available AND ac.active < ac.capacity
     JOIN contact_center_agent a ON a.id = ac.agent_id
     WHERE EXISTS (SELECT 1 FROM contact_center_queuemember qm
                   WHERE qm.queue_id = task.queue_id AND qm.agent_id = ac.agent_id)
@@ -596,18 +596,18 @@ WITH task AS (
       CASE WHEN task.strategy = 'round_robin' THEN ac.agent_id END,
       CASE WHEN task.strategy = 'random' THEN random() END,
       ac.last_offered_at ASC NULLS FIRST, ac.agent_id
-    LIMIT (SELECT CASE WHEN strategy = 'ring_all' THEN %(ring_all)s ELSE 1 END FROM task)
+    LIMIT (SELECT CASE WHEN strategy = 'ring_all' THEN %(ring_all)s::int ELSE 1 END FROM task)
     FOR UPDATE OF ac SKIP LOCKED
 ), slot AS (
     UPDATE contact_center_agentchannel ac
-    SET active = ac.active + 1, last_offered_at = %(now)s
+    SET active = ac.active + 1, last_offered_at = %(now)s::timestamptz
     FROM pick
     WHERE ac.id = pick.slot_id AND ac.active < ac.capacity
     RETURNING ac.agent_id
 ), res AS (
     INSERT INTO contact_center_reservation (workspace_id, task_id, agent_id, status, created_at, expires_at)
-    SELECT %(ws)s, task.id, slot.agent_id, 'pending', %(now)s,
-           %(now)s + task.reservation_timeout * interval '1 second'
+    SELECT %(ws)s::bigint, task.id, slot.agent_id, 'pending', %(now)s::timestamptz,
+           %(now)s::timestamptz + task.reservation_timeout * interval '1 second'
     FROM task, slot
     RETURNING id, agent_id
 ), marked AS (
@@ -627,11 +627,21 @@ LEFT JOIN contact_center_agent a ON a.id = res.agent_id
 
 
 def _route_pending_sql(*, limit: int, now: dt.datetime) -> int:
+    import psycopg
+
     ws = require_workspace()
     offered, skip, user_ids = 0, [], []
-    with transaction.atomic(), connection.cursor() as cur:
+    with transaction.atomic():
+        connection.ensure_connection()
+        # a server-side-binding cursor on Django's own connection (same transaction, role and workspace setting),
+        # so the statement is prepared once per connection: planning it cost as much as running it
+        cur = psycopg.Cursor(connection.connection)
         for _i in range(limit):
-            cur.execute(ROUTE_ONE_SQL, {"ws": ws.pk, "skip": skip, "now": now, "ring_all": RING_ALL_LIMIT})
+            cur.execute(
+                ROUTE_ONE_SQL,
+                {"ws": ws.pk, "skip": skip, "now": now, "ring_all": RING_ALL_LIMIT},
+                prepare=True,
+            )
             rows = cur.fetchall()
             if not rows:
                 break  # nothing (else) waits, or every waiting task is being routed by another worker
