@@ -70,7 +70,7 @@ FROM t WHERE ac.agent_id = t.agent_id AND ac.channel = t.channel
 """
 
 
-def one_run(n_agents: int, n_tasks: int, seed: int) -> dict[str, float]:
+def one_run(n_agents: int, n_tasks: int, seed: int, engine: str = "sql") -> dict[str, float]:
     import datetime as dt
 
     from django.db import connection
@@ -91,6 +91,14 @@ def one_run(n_agents: int, n_tasks: int, seed: int) -> dict[str, float]:
     from guanxi.workspaces.services import workspace_create
 
     routing._route_soon = lambda ws_id: None  # only the timed router call routes here
+    if engine == "orm":  # the ORM steps (7 statements + commit), for comparison in the same conditions
+        from django.db import transaction
+
+        def route(limit: int) -> int:
+            with transaction.atomic():
+                return routing._route_pending_orm(limit=limit, now=timezone.now())
+    else:
+        route = routing.route_pending
     rnd = random.Random(seed)
     tag = f"{int(time.time())}{seed}"
     owner_user = User.objects.create_user(username=f"rbench-{tag}", password="x")
@@ -170,7 +178,7 @@ def one_run(n_agents: int, n_tasks: int, seed: int) -> dict[str, float]:
         with connection.cursor() as cur:
             while True:
                 t0 = time.perf_counter()
-                n = routing.route_pending(limit=1)
+                n = route(limit=1)
                 dt_ms = (time.perf_counter() - t0) * 1000
                 if n == 0:
                     idle += 1
@@ -205,6 +213,9 @@ def main() -> None:
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--tasks", type=int, default=10000)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument(
+        "--engine", choices=["sql", "orm"], default="sql", help="one statement (default) or ORM steps"
+    )
     args = p.parse_args()
     _ensure_database(os.environ["GUANXI_DATABASE_URL"])
     import django
@@ -216,7 +227,7 @@ def main() -> None:
     call_command("migrate", interactive=False, verbosity=0)
     runs = []
     for r in range(args.runs):
-        runs.append(one_run(args.agents, args.tasks, seed=r))
+        runs.append(one_run(args.agents, args.tasks, seed=r, engine=args.engine))
         print(json.dumps({"run": r, **runs[-1]}), flush=True)
     keys = ["p50_ms", "p95_ms", "p99_ms", "baseline_pk_fetch_ms", "loop_cpu_s", "loop_wall_s"]
     med = {k: round(statistics.median(x[k] for x in runs), 3) for k in keys}
@@ -224,6 +235,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "routing",
+                "engine": args.engine,
                 "agents": args.agents,
                 "tasks": args.tasks,
                 "runs": args.runs,

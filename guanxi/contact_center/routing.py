@@ -543,6 +543,10 @@ def route_pending(*, limit: int = 100, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     if connection.vendor == "postgresql":
         return _route_pending_sql(limit=limit, now=now)
+    return _route_pending_orm(limit=limit, now=now)
+
+
+def _route_pending_orm(*, limit: int, now: dt.datetime) -> int:
     offered = 0
     with transaction.atomic():
         claimed = list(
