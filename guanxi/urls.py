@@ -21,6 +21,7 @@ urlpatterns = [
         "s/<str:token>/", views_survey.survey_public_view, name="survey_public"
     ),  # survey answer page, no sign-in
     path("analytics/", include("guanxi.analytics.urls")),
+    path("contact-center/", include("guanxi.contact_center.urls")),
     path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),
 ]

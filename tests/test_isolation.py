@@ -71,6 +71,7 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "return_id": lambda w, objs: objs["order_return"].pk,
     "reservation_id": lambda w, objs: objs["reservation"].pk,
     "task_id": lambda w, objs: objs["cc_task"].pk,
+    "conversation_id": lambda w, objs: objs["conversation"].pk,
     "external_id": lambda w, objs: objs["erp_order"].external_id,
     "order_import_id": lambda w, objs: objs["order_import_job"].pk,
     "claim_id": lambda w, objs: objs["expense_claim"].pk,

@@ -15,9 +15,12 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from guanxi.contact_center import routing
+from guanxi.contact_center import services as cc_services
 from guanxi.contact_center.models import (
     AgentChannel,
     AgentSkill,
+    Conversation,
+    ConversationMessage,
     Queue,
     Reservation,
     ReservationStatus,
@@ -91,6 +94,7 @@ class TaskOut(Schema):
     queue_id: int | None
     attributes: dict
     customer_id: int | None
+    conversation_id: int | None
     source_type: str
     source_id: str
     created_at: dt.datetime
@@ -297,3 +301,154 @@ def agent_setup(request: HttpRequest, member_id: int, payload: AgentConfigIn) ->
         raise NotFound()
     routing.agent_configure(actor=actor, member=target, **payload.dict())
     return _agent_out(target)
+
+
+# --- conversations (会话) ---------------------------------------------------------------------------------------------
+
+
+class ConversationOut(Schema):
+    id: int
+    channel: str
+    direction: str
+    status: str
+    customer_id: int | None
+    address: str
+    contact_name: str
+    subject: str
+    external_id: str
+    agent_user_id: int | None = None
+    disposition: str
+    notes: str
+    created_at: dt.datetime
+    last_message_at: dt.datetime | None
+    closed_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_agent_user_id(obj: Conversation) -> int | None:
+        return obj.agent.user_id if obj.agent_id else None
+
+
+class MessageOut(Schema):
+    id: int
+    kind: str
+    direction: str
+    author_id: int | None
+    body: str
+    data: dict
+    created_at: dt.datetime
+
+
+class ConversationIn(Schema):
+    channel: ChannelLit
+    direction: Literal["in", "out"] = "in"
+    address: str = Field("", max_length=200, description="Phone number, email address or chat identity.")
+    contact_name: str = Field("", max_length=200)
+    subject: str = Field("", max_length=300)
+    body: str = Field("", max_length=20000, description="The first message.")
+    customer_id: int | None = Field(None, description="Else matched by the address (phone or email).")
+    external_id: str = Field("", max_length=120, description="The channel's id: idempotency per channel.")
+    attributes: dict = Field(default_factory=dict, description="For the routing workflow's conditions.")
+    route: bool = Field(True, description="Inbound: put it in line for an agent.")
+
+
+class MessageIn(Schema):
+    body: str = Field(max_length=20000)
+    direction: Literal["in", "out"] = "out"
+    kind: Literal["message", "note"] = "message"
+
+
+class CloseIn(Schema):
+    disposition: str = Field("", max_length=60)
+    notes: str = Field("", max_length=20000)
+
+
+@router.get(
+    "/contact-center/conversations",
+    response={200: list[ConversationOut], **ERRORS},
+    summary="Conversations",
+    description="Newest first, 50 a page; `before=<id>` for the next page. Agents see the conversations they "
+    "handled or were offered; supervisors all.",
+)
+def conversation_list(
+    request: HttpRequest,
+    status: Literal["open", "closed"] | None = None,
+    customer_id: int | None = None,
+    before: int | None = None,
+) -> list:
+    qs = cc_services.conversation_list(actor=member(request)).select_related("agent")
+    if status:
+        qs = qs.filter(status=status)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    return list(qs.order_by("-id")[:50])
+
+
+@router.post(
+    "/contact-center/conversations",
+    response={201: ConversationOut, **ERRORS},
+    summary="Open a conversation (channel adapters)",
+    description="Supervisor rights (an integration key). Matches the customer by phone or email, puts the "
+    "conversation on their timeline and, inbound, in line for an agent. Idempotent on (channel, external_id).",
+)
+def conversation_add(request: HttpRequest, payload: ConversationIn) -> Status:
+    from guanxi.customers.selectors import get_customer_for
+
+    m = member(request)
+    routing.require_supervisor(m)
+    if payload.customer_id is not None:
+        get_customer_for(m, payload.customer_id)  # 404 for another workspace's customer
+    conv = cc_services.conversation_open(actor=m, **payload.dict())
+    return Status(201, Conversation.objects.select_related("agent").get(pk=conv.pk))
+
+
+@router.get(
+    "/contact-center/conversations/{conversation_id}",
+    response={200: ConversationOut, **ERRORS},
+    summary="A conversation",
+)
+def conversation_detail(request: HttpRequest, conversation_id: int) -> object:
+    return cc_services.get_conversation_for(member(request), conversation_id)
+
+
+@router.get(
+    "/contact-center/conversations/{conversation_id}/messages",
+    response={200: list[MessageOut], **ERRORS},
+    summary="A conversation's messages",
+    description="Oldest first, 200 a page; `after=<id>` for the next page.",
+)
+def conversation_messages(request: HttpRequest, conversation_id: int, after: int | None = None) -> list:
+    conv = cc_services.get_conversation_for(member(request), conversation_id)
+    qs = ConversationMessage.objects.filter(conversation_id=conv.pk)
+    if after is not None:
+        qs = qs.filter(pk__gt=after)
+    return list(qs.order_by("id")[:200])
+
+
+@router.post(
+    "/contact-center/conversations/{conversation_id}/messages",
+    response={201: MessageOut, **ERRORS},
+    summary="Reply, or add the contact's message",
+    description="The agent holding the conversation replies (out) or writes an internal note; the channel "
+    "adapter (supervisor key) adds the contact's messages (in). 409 conversation_closed when closed.",
+)
+def conversation_message_add(request: HttpRequest, conversation_id: int, payload: MessageIn) -> Status:
+    msg = cc_services.conversation_message_add(
+        actor=member(request), conversation_id=conversation_id, body=payload.body,
+        direction=payload.direction, kind=payload.kind,
+    )  # fmt: skip
+    return Status(201, msg)
+
+
+@router.post(
+    "/contact-center/conversations/{conversation_id}/close",
+    response={200: ConversationOut, **ERRORS},
+    summary="Close a conversation",
+)
+def conversation_close(request: HttpRequest, conversation_id: int, payload: CloseIn) -> object:
+    conv = cc_services.conversation_close(
+        actor=member(request), conversation_id=conversation_id, disposition=payload.disposition,
+        notes=payload.notes,
+    )  # fmt: skip
+    return Conversation.objects.select_related("agent").get(pk=conv.pk)

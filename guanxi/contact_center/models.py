@@ -225,6 +225,9 @@ class Task(TenantModel):
     customer = models.ForeignKey(
         "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    conversation = models.ForeignKey(
+        "Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source_type = models.CharField(max_length=30, blank=True)  # "call", "chat", "email_thread", ...
     source_id = models.CharField(max_length=100, blank=True)
@@ -291,4 +294,88 @@ class Reservation(TenantModel):
             models.UniqueConstraint(
                 fields=["task", "agent"], condition=Q(status="pending"), name="cc_res_one_pending_per_agent"
             )
+        ]
+
+
+class Direction(models.TextChoices):
+    INBOUND = "in", _("Inbound")
+    OUTBOUND = "out", _("Outbound")
+
+
+class ConversationStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
+class Conversation(TenantModel):
+    """A conversation with a contact (会话) on one channel: a call, a chat, an email thread, an SMS exchange, a
+    social message, a letter logged by hand. It holds the messages and events; the routing Task that brings it to an
+    agent points at it. ``address`` is who is on the other side as the channel knows them (an E.164 number, an
+    email address, a chat visitor id); ``customer`` is who that is in the CRM (matched by phone or email, or linked
+    by the agent). ``external_id`` is the channel's own id (call id, thread id): one conversation per channel and id.
+    """
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    direction = models.CharField(
+        _("direction"), max_length=3, choices=Direction.choices, default=Direction.INBOUND
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=ConversationStatus.choices, default=ConversationStatus.OPEN
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    contact_name = models.CharField(_("contact name"), max_length=200, blank=True)
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    external_id = models.CharField(max_length=120, blank=True)
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    disposition = models.CharField(_("disposition"), max_length=60, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # the list: newest first, keyset on id
+            models.Index(fields=["workspace", "status", "-id"], name="cc_conv_ws_status_idx"),
+            models.Index(fields=["workspace", "customer", "-id"], name="cc_conv_ws_customer_idx"),
+            models.Index(fields=["workspace", "agent", "-id"], name="cc_conv_ws_agent_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "channel", "external_id"],
+                condition=~Q(external_id=""),
+                name="cc_conv_unique_external",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.contact_name or self.address}".strip()
+
+
+class MessageKind(models.TextChoices):
+    MESSAGE = "message", _("Message")
+    NOTE = "note", _("Internal note")
+    EVENT = "event", _("Event")
+
+
+class ConversationMessage(TenantModel):
+    """One message of a conversation (the contact's or the agent's), an internal note, or an event (offered,
+    assigned, closed) with its details in ``data``."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=8, choices=MessageKind.choices, default=MessageKind.MESSAGE)
+    direction = models.CharField(max_length=3, choices=Direction.choices, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "conversation", "id"], name="cc_convmsg_ws_conv_idx"),
         ]

@@ -16,10 +16,11 @@ needs workspace-wide edit of the contact-centre module (a supervisor).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,6 +51,8 @@ from guanxi.ledger.services import audit_record, snapshot
 from guanxi.workspaces import permissions
 from guanxi.workspaces.models import Membership
 from guanxi.workspaces.permissions import Module, Scope
+
+log = logging.getLogger("guanxi.contact_center")
 
 # a value tier (from analytics) raises a waiting contact's priority: VIP customers are answered first
 TIER_PRIORITY = {"vip": 20, "major": 10}
@@ -369,6 +372,7 @@ def task_enqueue(
     attributes: dict[str, Any] | None = None,
     workflow: Workflow | None = None,
     customer_id: int | None = None,
+    conversation_id: int | None = None,
     source_type: str = "",
     source_id: str = "",
     priority: int = 0,
@@ -398,7 +402,7 @@ def task_enqueue(
     boost = TIER_PRIORITY.get(str(attrs.get("tier") or "").lower(), 0)
     task = Task(
         workspace=ws, channel=channel, attributes=attrs, workflow=workflow, customer_id=customer_id,
-        source_type=source_type, source_id=source_id, priority=priority + boost,
+        conversation_id=conversation_id, source_type=source_type, source_id=source_id, priority=priority + boost,
     )  # fmt: skip
     if step is None:
         task.status, task.status_reason = TaskStatus.REFUSED, _("No routing step matches this contact.")
@@ -417,9 +421,17 @@ def task_enqueue(
 
 
 def _route_soon(workspace_id: int) -> None:
-    from guanxi.contact_center.tasks import route_workspace
+    """Route right after the commit, in this process: the screen pop's latency is this call plus the push, not a
+    trip through the job queue (whose idle workers poll with a back-off of up to seconds). If it fails, the router
+    job takes over; the minute sweep is the backstop for both. Safe from many processes at once (SKIP LOCKED)."""
+    from guanxi.contact_center.tasks import route_now, route_workspace
 
-    route_workspace(workspace_id)
+    try:
+        route_now(workspace_id)
+    except Exception:  # noqa: BLE001 - the job retries; the caller's commit is already done
+        log.warning("routing after commit failed for workspace %s; queued for the router job", workspace_id,
+                    exc_info=True)  # fmt: skip
+        route_workspace(workspace_id)
 
 
 # --- routing ---------------------------------------------------------------------------------------------------------
@@ -493,9 +505,18 @@ def _offer(task: Task, slots: list[AgentChannel], now: dt.datetime) -> list[Rese
     if made:
         task.status = TaskStatus.RESERVED
         task.save(update_fields=["status"])
+        _nudge_on_commit([r.agent_id for r in made])
         if queue.strategy == Strategy.ROUND_ROBIN:
             Queue.objects.filter(pk=queue.pk).update(rr_last_agent_id=made[0].agent_id)
     return made
+
+
+def _nudge_on_commit(agent_ids: list[int]) -> None:
+    """After commit, tell these agents' consoles that their offers changed (guanxi.contact_center.realtime)."""
+    from guanxi.contact_center.realtime import nudge_agents
+
+    user_ids = list(Agent.objects.filter(pk__in=agent_ids).values_list("user_id", flat=True))
+    transaction.on_commit(lambda: nudge_agents(user_ids, {"kind": "cc.offer"}))
 
 
 def route_task(task: Task, now: dt.datetime | None = None) -> list[Reservation]:
@@ -515,8 +536,17 @@ def route_task(task: Task, now: dt.datetime | None = None) -> list[Reservation]:
 
 def route_pending(*, limit: int = 100, now: dt.datetime | None = None) -> int:
     """Route waiting tasks of the current workspace, highest priority and oldest first. Safe to run from many
-    workers at once: each claims tasks with SKIP LOCKED. Returns how many tasks were offered."""
+    workers at once: each claims tasks with SKIP LOCKED. Returns how many tasks were offered.
+
+    On PostgreSQL each task is claimed and offered by ONE statement (``ROUTE_ONE_SQL``); elsewhere (SQLite, one
+    writer at a time, so no race to guard) by the ORM steps of ``route_task``. Both apply the same rules."""
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        return _route_pending_sql(limit=limit, now=now)
+    return _route_pending_orm(limit=limit, now=now)
+
+
+def _route_pending_orm(*, limit: int, now: dt.datetime) -> int:
     offered = 0
     with transaction.atomic():
         claimed = list(
@@ -531,6 +561,110 @@ def route_pending(*, limit: int = 100, now: dt.datetime | None = None) -> int:
     return offered
 
 
+# One assignment, one statement: claim the next waiting task (SKIP LOCKED: another router's task is passed over),
+# pick eligible agents' channel slots by the queue's strategy (SKIP LOCKED again: a slot another router is taking
+# is passed over, not waited for), raise the slot's count where there is still room (the CHECK constraint
+# cc_agentchannel_within_capacity backs it), write the reservation(s), mark the task offered and move the
+# round-robin pointer. All CTEs see one snapshot and each row is written once. ``longest idle`` reads the channel
+# row's own last_offered_at: touching the agent's other channel rows here would lock them in no fixed order and
+# let two routers deadlock. Returns one row per reservation made, or one row with NULLs when the claimed task found
+# no agent (it stays waiting; the caller passes its id in ``skip`` to move on), or nothing when no task waits.
+ROUTE_ONE_SQL = """
+WITH task AS (
+    SELECT t.id, t.channel, t.queue_id, t.skills, t.excluded_agents,
+           q.strategy, q.reservation_timeout, COALESCE(q.rr_last_agent_id, 0) AS rr_last
+    FROM contact_center_task t
+    JOIN contact_center_queue q ON q.id = t.queue_id
+    WHERE t.workspace_id = %(ws)s::bigint AND t.status = 'pending' AND NOT (t.id = ANY(%(skip)s::bigint[]))
+    ORDER BY t.priority DESC, t.created_at, t.id
+    LIMIT 1
+    FOR UPDATE OF t SKIP LOCKED
+), pick AS (
+    SELECT ac.id AS slot_id, ac.agent_id
+    FROM task
+    JOIN contact_center_agentchannel ac
+      ON ac.workspace_id = %(ws)s::bigint AND ac.channel = task.channel AND ac.available AND ac.active < ac.capacity
+    JOIN contact_center_agent a ON a.id = ac.agent_id
+    WHERE EXISTS (SELECT 1 FROM contact_center_queuemember qm
+                  WHERE qm.queue_id = task.queue_id AND qm.agent_id = ac.agent_id)
+      AND NOT EXISTS (
+          SELECT 1 FROM jsonb_array_elements(task.skills) req
+          WHERE NOT EXISTS (
+              SELECT 1 FROM contact_center_agentskill s JOIN contact_center_skill k ON k.id = s.skill_id
+              WHERE s.agent_id = ac.agent_id AND k.name = req->>'skill'
+                AND s.level >= COALESCE((req->>'min_level')::int, 1)))
+      AND NOT (task.excluded_agents @> to_jsonb(ac.agent_id))
+    ORDER BY
+      CASE WHEN task.strategy = 'fewest_contacts' THEN a.contacts_today END,
+      CASE WHEN task.strategy = 'round_robin' THEN ac.agent_id <= task.rr_last END,
+      CASE WHEN task.strategy = 'round_robin' THEN ac.agent_id END,
+      CASE WHEN task.strategy = 'random' THEN random() END,
+      ac.last_offered_at ASC NULLS FIRST, ac.agent_id
+    LIMIT (SELECT CASE WHEN strategy = 'ring_all' THEN %(ring_all)s::int ELSE 1 END FROM task)
+    FOR UPDATE OF ac SKIP LOCKED
+), slot AS (
+    UPDATE contact_center_agentchannel ac
+    SET active = ac.active + 1, last_offered_at = %(now)s::timestamptz
+    FROM pick
+    WHERE ac.id = pick.slot_id AND ac.active < ac.capacity
+    RETURNING ac.agent_id
+), res AS (
+    INSERT INTO contact_center_reservation (workspace_id, task_id, agent_id, status, created_at, expires_at)
+    SELECT %(ws)s::bigint, task.id, slot.agent_id, 'pending', %(now)s::timestamptz,
+           %(now)s::timestamptz + task.reservation_timeout * interval '1 second'
+    FROM task, slot
+    RETURNING id, agent_id
+), marked AS (
+    UPDATE contact_center_task t SET status = 'reserved'
+    FROM task WHERE t.id = task.id AND EXISTS (SELECT 1 FROM slot)
+    RETURNING t.id
+), pointer AS (
+    UPDATE contact_center_queue q SET rr_last_agent_id = (SELECT min(agent_id) FROM slot)
+    FROM task WHERE q.id = task.queue_id AND task.strategy = 'round_robin' AND EXISTS (SELECT 1 FROM slot)
+    RETURNING q.id
+)
+SELECT task.id, res.id, a.user_id
+FROM task
+LEFT JOIN res ON true
+LEFT JOIN contact_center_agent a ON a.id = res.agent_id
+"""
+
+
+def _route_pending_sql(*, limit: int, now: dt.datetime) -> int:
+    import psycopg
+
+    ws = require_workspace()
+    offered, skip, user_ids = 0, [], []
+    with transaction.atomic():
+        connection.ensure_connection()
+        # a server-side-binding cursor on Django's own connection (same transaction, role and workspace setting),
+        # so the statement is prepared once per connection: planning it cost as much as running it
+        cur = psycopg.Cursor(connection.connection)
+        for _i in range(limit):
+            cur.execute(
+                ROUTE_ONE_SQL,
+                {"ws": ws.pk, "skip": skip, "now": now, "ring_all": RING_ALL_LIMIT},
+                prepare=True,
+            )
+            rows = cur.fetchall()
+            if not rows:
+                break  # nothing (else) waits, or every waiting task is being routed by another worker
+            if rows[0][1] is None:
+                skip.append(rows[0][0])  # no agent free for it: it keeps its place, the next one is tried
+                continue
+            offered += 1
+            user_ids.extend(r[2] for r in rows)
+        if user_ids:
+            transaction.on_commit(lambda: _nudge_users(user_ids))
+    return offered
+
+
+def _nudge_users(user_ids: list[int]) -> None:
+    from guanxi.contact_center.realtime import nudge_agents
+
+    nudge_agents(user_ids, {"kind": "cc.offer"})
+
+
 # --- decisions -----------------------------------------------------------------------------------------------------
 
 
@@ -539,6 +673,7 @@ def _reservation_close(res: Reservation, status: str, *, requeue: bool) -> None:
     offer of a ring-all is still open) and keep this agent out of its next offers."""
     res.status, res.decided_at = status, timezone.now()
     res.save(update_fields=["status", "decided_at"])
+    _nudge_on_commit([res.agent_id])
     task = Task.objects.select_for_update().get(pk=res.task_id)
     _release_slot(res.agent_id, task.channel)
     if requeue and task.status == TaskStatus.RESERVED:
@@ -593,6 +728,10 @@ def reservation_accept(*, actor: Membership, reservation_id: Any, now: dt.dateti
         agent.contacts_today = (agent.contacts_today if agent.contacts_day == today else 0) + 1
         agent.contacts_day = today
         agent.save(update_fields=["contacts_today", "contacts_day"])
+        if task.conversation_id is not None:
+            from guanxi.contact_center.services import conversation_assigned
+
+            conversation_assigned(task, actor.user)
     return task
 
 

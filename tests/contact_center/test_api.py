@@ -44,7 +44,13 @@ def cc_objects(world) -> dict:  # type: ignore[no-untyped-def]
         )
         routing.route_pending()
         reservation = Reservation.objects.get(task=task)
-    return {"cc_queue": queue, "cc_task": task, "reservation": reservation}
+        from guanxi.contact_center.services import conversation_open
+
+        conversation = conversation_open(
+            actor=world.olivia, channel="sms", address="13800138000", contact_name="张三丰", body="张三丰的留言",
+            route=False,
+        )  # fmt: skip
+    return {"cc_queue": queue, "cc_task": task, "reservation": reservation, "conversation": conversation}
 
 
 def test_agent_accepts_and_completes_through_the_api(world):
