@@ -346,3 +346,24 @@ def test_an_order_already_on_the_timeline_is_not_put_there_twice(world, erp_worl
     with workspace_context(world.ws_a):
         assert Interaction.objects.filter(external_key="erp:order:SO-2019-1").count() == 1
         assert Interaction.objects.filter(external_key="erp:order:SO-2021-7").count() == 1
+
+
+def test_the_chunk_holds_its_customers_and_fails_for_one_gone_meanwhile(world, erp_world):
+    """The set-based stand-in for the orders' foreign-key check (PostgreSQL; SQLite's write lock covers it)."""
+    from django.db import IntegrityError, connection, transaction
+
+    from guanxi.sales.importing.chunk import _hold_customers
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: on SQLite the chunk holds the database's write lock")
+    _cat, cust = erp_world
+    with workspace_context(world.ws_a):
+        gone = Customer.objects.create(name="已删除", owner=world.sue.user)
+        merged = Customer.objects.create(name="已合并", owner=world.sue.user, merged_into=cust)
+        gone_id = gone.pk
+        gone.delete()
+        with transaction.atomic():
+            _hold_customers([cust.pk])  # all there: nothing raised
+        for ids in ([cust.pk, gone_id], [cust.pk, merged.pk]):
+            with pytest.raises(IntegrityError), transaction.atomic():
+                _hold_customers(ids)

@@ -323,7 +323,12 @@ class Interaction(TenantModel):
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", editable=False,
         db_constraint=False, db_index=False,
     )  # fmt: skip
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    # No database constraint (a timeline holds tens of millions of rows; bulk writers check their customers
+    # set-based, see sales/importing/chunk.py _hold_customers; services write ids read in their own transaction);
+    # Django cascades a customer's deletion to its timeline.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="interactions", db_constraint=False
+    )
     kind = models.CharField(max_length=20, choices=InteractionKind.choices)
     direction = models.CharField(max_length=3, choices=InteractionDirection.choices, blank=True, default="")
     occurred_at = models.DateTimeField()

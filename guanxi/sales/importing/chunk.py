@@ -107,11 +107,16 @@ def _resolve_customers(refs: set[tuple[str, str]]) -> dict[tuple[str, str], tupl
     for kind, ref in refs:
         by_kind.setdefault(kind, []).append(ref)
     hit: dict[tuple[str, str], int] = {}
-    if by_kind.get("customer_external_id"):
-        for ref, cid in _lookup_keyed(
-            Customer, "external_id", by_kind["customer_external_id"], ["external_id", "id"]
+    info: dict[int, tuple[int | None, int | None]] = {}
+    if by_kind.get("customer_external_id"):  # the customer's own row: its merge and owner come with it
+        for ref, cid, merged, owner in _lookup_keyed(
+            Customer,
+            "external_id",
+            by_kind["customer_external_id"],
+            ["external_id", "id", "merged_into_id", "owner_id"],
         ):
             hit[("customer_external_id", ref)] = cid
+            info[cid] = (merged, owner)
     if by_kind.get("customer_phone"):
         for ref, cid in sorted(
             lookup(CustomerPhone, "e164", by_kind["customer_phone"], ["e164", "customer_id"])
@@ -122,9 +127,11 @@ def _resolve_customers(refs: set[tuple[str, str]]) -> dict[tuple[str, str], tupl
             lookup(CustomerEmail, "email", by_kind["customer_email"], ["email", "customer_id"])
         ):
             hit[("customer_email", ref)] = cid
-    info = {cid: (merged, owner) for cid, merged, owner in
-            lookup(Customer, "id", list(set(hit.values())), ["id", "merged_into_id", "owner_id"])}  # fmt: skip
-    survivors = [m for m, _o in info.values() if m]
+    unknown = list({cid for cid in hit.values() if cid not in info})
+    if unknown:
+        for cid, merged, owner in lookup(Customer, "id", unknown, ["id", "merged_into_id", "owner_id"]):
+            info[cid] = (merged, owner)
+    survivors = [m for m, _o in info.values() if m and m not in info]
     if survivors:
         for cid, merged, owner in lookup(Customer, "id", survivors, ["id", "merged_into_id", "owner_id"]):
             info.setdefault(cid, (merged, owner))
@@ -379,6 +386,27 @@ def _rejections(job: OrderImportJob, df: pl.DataFrame, problems: pl.DataFrame, n
     return out
 
 
+def _hold_customers(ids: list[int]) -> None:
+    """The foreign-key check of the new orders and timeline entries, set-based: one statement takes a key-share lock
+    on every customer they name (as the per-row checks would, so a customer cannot be deleted before this chunk
+    commits) and finds them all, in this workspace (row-level security). One missing (deleted or merged away since
+    it was looked up) fails the chunk, which is then done again with fresh look-ups. SQLite holds the database's
+    write lock for the whole chunk: nobody can delete meanwhile."""
+    if not ids or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM (SELECT id FROM customers_customer WHERE id = ANY(%s) AND merged_into_id IS NULL "
+            "FOR KEY SHARE) AS held",
+            [ids],
+        )
+        found = cur.fetchone()[0]
+    if found != len(ids):
+        raise IntegrityError(
+            f"{len(ids) - found} customer(s) of this chunk are gone since they were looked up"
+        )
+
+
 def _frame_for(model: type, df: pl.DataFrame) -> pl.DataFrame:
     """``df`` with exactly the table's columns (less an unset primary key) in order: missing ones take the model's
     default, so a column another area adds to the model (with a default) is filled here too."""
@@ -537,6 +565,7 @@ def process_chunk(
         data.alias("data"), pl.lit(now).alias("created_at"),
     )  # fmt: skip
     res.orders_created = orders.height
+    _hold_customers(orders.get_column("customer_id").unique().to_list())
     t = _lap("build rows", t)
 
     # COPY FROM cannot run under row-level security: as the tables' owner; every row's workspace is set above

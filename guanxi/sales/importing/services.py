@@ -374,7 +374,11 @@ def order_import_run(
                     return OrderImportJob.objects.get(pk=job.pk)  # another worker owns this job now
                 done += 1
                 written = hi
-                if job.total_rows >= STATS_MIN_ROWS and written >= max(chunk_size, 4 * analysed_at):
+                if (
+                    job.total_rows >= STATS_MIN_ROWS
+                    and not state.optimistic  # only the look-ups of stored orders need fresh statistics
+                    and written >= max(chunk_size, 4 * analysed_at)
+                ):
                     refresh_planner_statistics_for(("sales_order", "sales_orderline"))
                     analysed_at = written
                 if on_chunk is not None:

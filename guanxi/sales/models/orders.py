@@ -38,7 +38,11 @@ class Order(TenantModel):
         db_constraint=False, db_index=False,
     )  # fmt: skip
     number = models.CharField(_("number"), max_length=30)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="+")
+    # No database constraint: the importer checks the customers of each chunk in one statement instead of one
+    # deferred check per order at COMMIT (sales/importing/chunk.py, _hold_customers); Django enforces PROTECT.
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     quote = models.ForeignKey(
         "sales.Quote", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
