@@ -355,7 +355,7 @@ def test_the_chunk_holds_its_customers_and_fails_for_one_gone_meanwhile(world, e
     from guanxi.sales.importing.chunk import _hold_customers
 
     if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only: on SQLite the chunk holds the database's write lock")
+        pytest.skip("needs PostgreSQL: on SQLite the chunk holds the database's write lock")
     _cat, cust = erp_world
     with workspace_context(world.ws_a):
         gone = Customer.objects.create(name="已删除", owner=world.sue.user)
