@@ -5,24 +5,16 @@ in the server's job threads and the mail lands in the local outbox)."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.ops.helpers import free_port, wait_http
+from tests.ops.helpers import CHROMIUM, django_shell, embedded_server
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 OWNER, PASSWORD, WS = "lan", "Survey-Browser-2026!", "Survey Browser"
 
@@ -73,39 +65,12 @@ with workspace_context(Workspace.objects.get(name=%(ws)r)):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[str, dict]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("needs chromium for the browser test: apt-get install -y chromium (CI does)")
-    pytest.importorskip("playwright")
     data = tmp_path_factory.mktemp("survey-browser")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(GUANXI_DATA_DIR=str(data), GUANXI_DATABASE_URL="", GUANXI_REDIS_URL="", GUANXI_BASE_URL=base)
-    guanxi = [sys.executable, "-m", "guanxi"]
-    subprocess.run([*guanxi, "migrate"], cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)
-    subprocess.run([*guanxi, "workspace", "create", "--name", WS, "--owner", OWNER, "--password", PASSWORD],
-                   cwd=ROOT, env=env, check=True, timeout=60, capture_output=True)  # fmt: skip
-    proc = subprocess.Popen([*guanxi, "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_http(f"{base}/healthz", proc, timeout=90)
-        yield base, env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    yield from embedded_server(data, workspace=WS, owner=OWNER, password=PASSWORD)
 
 
 def _django(env: dict, code: str) -> object:
-    """Run ``code`` in a Django shell against the server's data folder (as an agent's action would) and return the
-    JSON it prints last."""
-    out = subprocess.run(
-        [sys.executable, "-m", "guanxi", "manage", "shell", "-c", code],
-        cwd=ROOT, env=env, check=True, timeout=120, capture_output=True, text=True,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return django_shell(env, code)
 
 
 def test_closed_ticket_survey_detractor_follow_up(server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -92,3 +93,49 @@ def stop(proc) -> str:  # type: ignore[no-untyped-def]
         proc.kill()
         out, _ = proc.communicate()
     return (out or b"").decode(errors="replace")
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def embedded_server(data: Path, *, workspace: str, owner: str, password: str):  # type: ignore[no-untyped-def]
+    """Generator for a module fixture: a real ``guanxi serve`` in embedded mode on a free port, over a fresh data
+    folder with one workspace; yields (base URL, the environment to run ``guanxi`` commands against it). Skips
+    (a tool skip, which CI turns into a failure) without chromium or playwright."""
+    import subprocess
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs chromium for the browser test: apt-get install -y chromium (CI does)")
+    pytest.importorskip("playwright")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(GUANXI_DATA_DIR=str(data), GUANXI_DATABASE_URL="", GUANXI_REDIS_URL="", GUANXI_BASE_URL=base)
+    guanxi = [sys.executable, "-m", "guanxi"]
+    subprocess.run([*guanxi, "migrate"], cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)
+    subprocess.run([*guanxi, "workspace", "create", "--name", workspace, "--owner", owner, "--password", password],
+                   cwd=ROOT, env=env, check=True, timeout=60, capture_output=True)  # fmt: skip
+    proc = subprocess.Popen([*guanxi, "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_http(f"{base}/healthz", proc, timeout=90)
+        yield base, env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def django_shell(env: dict, code: str):  # type: ignore[no-untyped-def]
+    """Run ``code`` in ``guanxi manage shell`` against a server's data folder and return the JSON it prints last."""
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-m", "guanxi", "manage", "shell", "-c", code],
+        cwd=ROOT, env=env, check=True, timeout=120, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
