@@ -21,6 +21,7 @@ twice) is on the timeline once.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import rls
-from guanxi.customers.importing.bulk import allocate_ids, bulk_insert, bulk_update, lookup
+from guanxi.customers.importing.bulk import _stage, allocate_ids, bulk_insert, bulk_update, lookup
 from guanxi.customers.models import Customer, CustomerEmail, CustomerPhone, Interaction, InteractionKind
 from guanxi.sales.importing.rows import MAX_LINE_CENTS, line_cents
 from guanxi.sales.models import (
@@ -246,16 +247,9 @@ def _write(model: type, df: pl.DataFrame, *, ignore_conflicts: bool = False) -> 
     if connection.vendor == "postgresql":
         data = df.write_csv(include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.f%:z").encode("utf-8")
         with connection.cursor() as cur:
-            if ignore_conflicts:
-                stage = f"gx_copy_{table}"
-                cur.execute(
-                    f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DROP AS '  # noqa: S608
-                    f'SELECT {col_sql} FROM "{table}" WITH NO DATA'
-                )
-                cur.execute(f'TRUNCATE "{stage}"')
-                target = stage
-            else:
-                target = table
+            target = (
+                _stage(cur, table, cols, "ins") if ignore_conflicts else table
+            )  # the importers' staging table
             with (
                 connection.wrap_database_errors,
                 cur.cursor.copy(f'COPY "{target}" ({col_sql}) FROM STDIN (FORMAT csv)') as cp,
@@ -269,7 +263,7 @@ def _write(model: type, df: pl.DataFrame, *, ignore_conflicts: bool = False) -> 
                 )
         return
     adapt = connection.ops.adapt_datetimefield_value
-    dt_cols = [i for i, (c, t) in enumerate(df.schema.items()) if isinstance(t, pl.Datetime) and c]
+    dt_cols = [i for i, t in enumerate(df.dtypes) if isinstance(t, pl.Datetime)]
     rows = df.rows()
     if dt_cols:
         rows = [
@@ -421,7 +415,7 @@ def _frame_for(model: type, df: pl.DataFrame) -> pl.DataFrame:
         else:
             default = f.get_default()
             if isinstance(default, dict | list):
-                default = "{}" if default == {} else __import__("json").dumps(default)
+                default = json.dumps(default, ensure_ascii=False)
             out.append(pl.lit(default).alias(f.column))
     return df.select(out)
 
