@@ -14,6 +14,7 @@ dropped (``delete_rows``), not deleted row by row.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,12 +69,18 @@ def is_partitioned(model: type[Model]) -> bool:
         return cur.fetchone() is not None
 
 
-def partition_name(model: type[Model], run_id: int) -> str:
-    return f"{model._meta.db_table}_r{int(run_id)}"
+def partition_name(model: type[Model], run_id: int, kind: str | None = None) -> str:
+    """The run's partition of ``model``'s table; with ``kind``, that kind's partition within it (insights)."""
+    name = f"{model._meta.db_table}_r{int(run_id)}"
+    if kind is None:
+        return name
+    if not re.fullmatch(r"[a-z_]{1,12}", kind):
+        raise ValueError(f"partition_name: not a kind: {kind!r}")
+    return f"{name}_{kind}"
 
 
 def write_run_partition(
-    model: type[Model], frame: pl.DataFrame, columns: Sequence[str], *, run_id: int
+    model: type[Model], frame: pl.DataFrame, columns: Sequence[str], *, run_id: int, kind: str | None = None
 ) -> int:
     """Write ``frame`` (all rows of run ``run_id``) as that run's partition of ``model``'s table; PostgreSQL only.
 
@@ -86,16 +93,35 @@ def write_run_partition(
     The DDL and COPY run as the tables' owner (``rls.bypass``): the tenant role may not create tables, and
     PostgreSQL refuses COPY FROM into a table under row-level security. The rows' workspace_id comes from the run,
     not from the frame's producer; the partition is read only through the parent, where the policy applies (the
-    tenant role gets no grant on the partition itself)."""
+    tenant role gets no grant on the partition itself).
+
+    With ``kind`` (the insights table, partitioned by run and then by kind): the run's partition is created empty
+    and partitioned by kind if this is the run's first kind, and the rows become its partition for ``kind``; the
+    CHECK then states both values."""
     from guanxi.core import rls
 
     if frame.height == 0:
         return 0
     if frame["run_id"].n_unique() != 1 or frame["run_id"][0] != run_id:
         raise ValueError("write_run_partition: every row must belong to the run")
+    if kind is not None and (frame["kind"].n_unique() != 1 or frame["kind"][0] != kind):
+        raise ValueError("write_run_partition: every row must be of the kind")
     table = model._meta.db_table
-    part = partition_name(model, run_id)
+    part = partition_name(model, run_id, kind)
+    attach_to, values, check = table, str(int(run_id)), f"run_id = {int(run_id)}"
     qn = connection.ops.quote_name
+    if kind is not None:
+        attach_to, values = partition_name(model, run_id), f"'{kind}'"
+        check += f" AND kind = '{kind}'"
+        with rls.bypass(), connection.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NULL", [attach_to])
+            if cur.fetchone()[0]:
+                cur.execute(
+                    f"CREATE TABLE {qn(attach_to)} (LIKE {qn(table)} INCLUDING DEFAULTS) PARTITION BY LIST (kind)"
+                )
+                cur.execute(
+                    f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(attach_to)} FOR VALUES IN ({int(run_id)})"
+                )
     cols = ", ".join(qn(c) for c in columns)
     buf = io.BytesIO()
     frame.select(list(columns)).write_csv(
@@ -108,11 +134,19 @@ def write_run_partition(
         with cur.cursor.copy(sql) as copy:
             while chunk := buf.read(1 << 20):
                 copy.write(chunk)
-        cur.execute(
-            f"ALTER TABLE {qn(part)} ADD CONSTRAINT {qn(part + '_run')} CHECK (run_id = {int(run_id)})"
-        )
-        cur.execute(f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(part)} FOR VALUES IN ({int(run_id)})")
+        cur.execute(f"ALTER TABLE {qn(part)} ADD CONSTRAINT {qn(part + '_run')} CHECK ({check})")
+        cur.execute(f"ALTER TABLE {qn(attach_to)} ATTACH PARTITION {qn(part)} FOR VALUES IN ({values})")
     return frame.height
+
+
+def write_insights(model: type[Model], frame: pl.DataFrame, columns: Sequence[str], *, run_id: int) -> int:
+    """Per-customer insights of one kind and run: that run and kind's partition on PostgreSQL (migration 0005),
+    one bulk INSERT elsewhere. Runs in the caller's transaction."""
+    if frame.height == 0:
+        return 0
+    if is_partitioned(model):
+        return write_run_partition(model, frame, columns, run_id=run_id, kind=str(frame["kind"][0]))
+    return bulk_insert(model, frame, columns)
 
 
 def switch_current(*, workspace_id: int, kinds: Sequence[str], run_id: int) -> list[int]:
@@ -140,16 +174,27 @@ def delete_rows(model: type[Model], run_ids: Sequence[int], **filters: Any) -> i
     rows for vacuum); returns the number of partitions dropped then."""
     if not run_ids:
         return 0
-    if not filters and is_partitioned(model):
+    if set(filters) <= {"kind"} and is_partitioned(model):
         from guanxi.core import rls
 
+        kind = filters.get("kind")
         dropped = 0
+        qn = connection.ops.quote_name
         with rls.bypass(), connection.cursor() as cur:
             for run_id in run_ids:
-                part = partition_name(model, run_id)
+                part = partition_name(model, run_id, kind)
                 cur.execute("SELECT to_regclass(%s) IS NOT NULL", [part])
                 if cur.fetchone()[0]:
-                    cur.execute(f"DROP TABLE {connection.ops.quote_name(part)}")
+                    cur.execute(f"DROP TABLE {qn(part)}")
                     dropped += 1
+                if kind is not None:  # the run's partition goes with its last kind
+                    run_part = partition_name(model, run_id)
+                    cur.execute(
+                        "SELECT to_regclass(%s) IS NOT NULL AND NOT EXISTS "
+                        "(SELECT 1 FROM pg_inherits WHERE inhparent = to_regclass(%s))",
+                        [run_part, run_part],
+                    )
+                    if cur.fetchone()[0]:
+                        cur.execute(f"DROP TABLE {qn(run_part)}")
         return dropped
     return model.objects.filter(run_id__in=list(run_ids), **filters)._raw_delete(connection.alias)  # type: ignore[attr-defined]

@@ -98,3 +98,70 @@ def test_stage_changes_are_written_in_bulk_on_the_survivor_and_once(world):
         )
         assert offered == 1
         assert Interaction.objects.filter(source_type="analytics.stage").count() == 2
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL: insight partitions per run and kind"
+)
+def test_insights_get_a_partition_per_run_and_kind_and_a_rerun_of_one_kind_drops_only_that(world):
+    from guanxi.analytics.models import CustomerInsight
+    from tests.analytics.factories import shop
+
+    with workspace_context(world.ws_a):
+        shop(30)
+        run = analysis_run_request(actor=world.olivia, kinds="clusters,clv", as_of=AS_OF)
+    analysis_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.messages
+    for kind in ("clusters", "clv"):
+        assert _exists(partition_name(CustomerInsight, run.pk, kind))
+    with workspace_context(world.ws_a):
+        again = analysis_run_request(actor=world.olivia, kinds="clv", as_of=AS_OF)
+    analysis_run_execute(again.pk)
+    assert _exists(partition_name(CustomerInsight, again.pk, "clv"))
+    assert not _exists(partition_name(CustomerInsight, run.pk, "clv"))  # replaced: dropped
+    assert _exists(partition_name(CustomerInsight, run.pk, "clusters"))  # still current: kept
+    with workspace_context(world.ws_a):
+        assert CustomerInsight.objects.filter(run_id=again.pk, kind="clv").count() == 30
+        assert CustomerInsight.objects.filter(run_id=run.pk, kind="clusters").count() == 30
+        assert not CustomerInsight.objects.filter(run_id=run.pk, kind="clv").exists()
+        third = analysis_run_request(actor=world.olivia, kinds="clusters", as_of=AS_OF)
+    analysis_run_execute(third.pk)
+    assert not _exists(
+        partition_name(CustomerInsight, run.pk)
+    )  # its last kind replaced: the run's table goes
+    with workspace_context(world.ws_b):  # the policy holds on the parent
+        assert not CustomerInsight.objects.exists()
+    with workspace_context(world.ws_a):
+        assert CustomerInsight.objects.filter(run_id=third.pk, kind="clusters").count() == 30
+
+
+def test_a_failing_step_leaves_no_insight_rows_and_the_previous_run_current(world, monkeypatch):
+    """Nothing half-written: the step's rows (its partition on PostgreSQL) roll back with the step."""
+    from guanxi.analytics.mining import clv as clv_mod
+    from guanxi.analytics.models import CustomerInsight
+    from tests.analytics.factories import shop
+
+    with workspace_context(world.ws_a):
+        shop(30)
+        first = analysis_run_request(actor=world.olivia, kinds="clv", as_of=AS_OF)
+    analysis_run_execute(first.pk)
+    real = clv_mod.clv
+
+    def broken(*a, **k):  # the model works, then the write fails half-way through the step
+        out = real(*a, **k)
+        return out.with_columns(clv_mod.pl.lit(None).alias("customer_id"))
+
+    monkeypatch.setattr(clv_mod, "clv", broken)
+    with workspace_context(world.ws_a):
+        second = analysis_run_request(actor=world.olivia, kinds="clv", as_of=AS_OF)
+    analysis_run_execute(second.pk)
+    second.refresh_from_db()
+    assert second.status == "failed" and any(m["level"] == "error" for m in second.messages)
+    with workspace_context(world.ws_a):
+        assert CurrentRun.objects.get(kind="clv").run_id == first.pk
+        assert CustomerInsight.objects.filter(run_id=first.pk, kind="clv").count() == 30
+        assert not CustomerInsight.objects.filter(run_id=second.pk).exists()
+    if connection.vendor == "postgresql":
+        assert not _exists(partition_name(CustomerInsight, second.pk, "clv"))
+        assert not _exists(partition_name(CustomerInsight, second.pk))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from ._common import drop_nulls, gettext_noop, msg, require_columns
@@ -162,9 +163,13 @@ def cross_sell(
     ``owned``: customer_id, item_id (what each customer has bought). A rule applies to a customer who owns every
     item of its antecedent and not its consequent; only rules with lift above ``min_lift`` (default 1: the rule
     must beat buying at random) recommend. score = the confidence of the best applicable rule for that item (the
-    estimated chance the customer buys it), ties broken by lift, then by the longer antecedent (more evidence). Output, best first within each customer, at most
-    ``top_n`` per customer: customer_id, item_id, score, rule_antecedent (the antecedent of that best rule),
-    confidence, lift.
+    estimated chance the customer buys it), ties broken by lift, then by the longer antecedent (more evidence).
+    Output, best first within each customer (ties by lift, then the smaller item id), at most ``top_n`` per
+    customer: customer_id, item_id, score, rule_antecedent (the antecedent of that best rule), confidence, lift.
+
+    How (a million customers): only the items that occur in a rule matter, and customers who own the same set of
+    them get the same offers, so the work is done once per distinct set (``_offers_per_set``: a boolean matrix of
+    sets × rule items, vectorised in numpy, a block of sets at a time) and joined back to the customers.
     """
     msgs = messages if messages is not None else []
     require_columns(rules, ["antecedent", "consequent", "confidence", "lift"], what="rules")
@@ -172,16 +177,17 @@ def cross_sell(
     if rules.is_empty() or owned.is_empty():
         msgs.append(msg(gettext_noop("no rules or no purchases: no cross-sell recommendations")))
         return pl.DataFrame(schema=CROSS_SELL_SCHEMA)
-    owned = (
-        owned.select(pl.col("customer_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64))
-        .drop_nulls()
-        .unique()
-    )
     r = (
         rules.filter(pl.col("lift") > min_lift)
-        .select("antecedent", "consequent", "confidence", "lift")
-        .with_row_index("rule")
-        .with_columns(pl.col("antecedent").list.unique().list.len().alias("need"))
+        .select(
+            pl.col("antecedent").cast(pl.List(pl.Int64)).list.unique().list.sort(),
+            pl.col("consequent").cast(pl.List(pl.Int64)),
+            pl.col("confidence").cast(pl.Float64),
+            pl.col("lift").cast(pl.Float64),
+        )
+        .explode("consequent")
+        .drop_nulls("consequent")
+        .rename({"consequent": "item_id"})
     )
     if r.is_empty():
         msgs.append(
@@ -191,30 +197,106 @@ def cross_sell(
             )
         )
         return pl.DataFrame(schema=CROSS_SELL_SCHEMA)
-    ante = r.select("rule", "need", pl.col("antecedent").list.unique().alias("item_id")).explode("item_id")
-    applicable = (
-        owned.join(ante, on="item_id", how="inner")
-        .group_by("customer_id", "rule")
-        .agg(pl.len().alias("have"), pl.col("need").first())
-        .filter(pl.col("have") == pl.col("need"))
-        .select("customer_id", "rule")
+    items = pl.concat([r["antecedent"].explode(), r["item_id"]]).drop_nulls().unique().sort().to_numpy()
+    owned = (
+        owned.select(pl.col("customer_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64))
+        .drop_nulls()
+        .filter(pl.col("item_id").is_in(pl.Series(items).implode()))
+        .unique()
     )
-    offers = (
-        applicable.join(r.select("rule", "antecedent", "consequent", "confidence", "lift"), on="rule")
-        .explode("consequent")
-        .rename({"consequent": "item_id"})
-        .join(owned, on=["customer_id", "item_id"], how="anti")
-        .with_columns(pl.col("antecedent").list.len().alias("_size"))
-        .sort(
-            ["customer_id", "item_id", "confidence", "lift", "_size"],
-            descending=[False, False, True, True, True],
+    if owned.is_empty():
+        return pl.DataFrame(schema=CROSS_SELL_SCHEMA)
+    # customers -> their set of rule items (sorted column numbers); one row per distinct set
+    col = pl.Series(np.searchsorted(items, owned["item_id"].to_numpy()).astype(np.int32))
+    per_customer = (
+        owned.with_columns(col.alias("col"))
+        .group_by("customer_id")
+        .agg(pl.col("col").sort())
+        .with_columns(pl.col("col").cast(pl.List(pl.String)).list.join(",").alias("_key"))
+    )
+    sets = per_customer.unique("_key").select("_key", "col").with_row_index("set_id")
+    per_customer = per_customer.join(sets.select("_key", "set_id"), on="_key", how="left").select(
+        "customer_id", "set_id"
+    )
+    offers = _offers_per_set(r, items, sets["col"], top_n)
+    out = (
+        per_customer.join(offers, on="set_id", how="inner")
+        .sort(["customer_id", "_rank"])
+        .select(list(CROSS_SELL_SCHEMA))
+    )
+    return out.cast(CROSS_SELL_SCHEMA)  # type: ignore[arg-type]
+
+
+def _offers_per_set(r: pl.DataFrame, items: np.ndarray, sets: pl.Series, top_n: int) -> pl.DataFrame:
+    """The top ``top_n`` offers of every distinct owned set: set_id, item_id, score, rule_antecedent, confidence,
+    lift, _rank (0 = best). ``r``: one row per (rule, consequent item); ``items``: the sorted rule items (the
+    matrix columns); ``sets``: per set, the sorted column numbers it owns."""
+    n_items = len(items)
+    # rules grouped by the item they offer, the best rule for that item first (confidence, lift, longer antecedent)
+    r = r.with_columns(pl.col("antecedent").list.len().alias("_size")).sort(
+        ["item_id", "confidence", "lift", "_size"], descending=[False, True, True, True]
+    )
+    n_rules = r.height
+    offer_col = np.searchsorted(items, r["item_id"].to_numpy())
+    width = max(1, int(r["_size"].max() or 0))
+    ante = np.full((n_rules, width), n_items, dtype=np.int64)  # padding: the always-true column
+    for i, a in enumerate(r["antecedent"].to_list()):
+        ante[i, : len(a)] = np.searchsorted(items, a)
+    starts = np.flatnonzero(np.r_[True, offer_col[1:] != offer_col[:-1]])
+    # among the groups' best rules: the order of the output (score, lift, then the smaller item id)
+    conf = r["confidence"].to_numpy()
+    lift = r["lift"].to_numpy()
+    order = np.lexsort((r["item_id"].to_numpy(), -lift, -conf))
+    rank_of_rule = np.empty(n_rules, dtype=np.int64)
+    rank_of_rule[order] = np.arange(n_rules)
+    pick = np.arange(n_rules, 0, -1, dtype=np.int32)  # earlier in its group = larger
+    n_sets = len(sets)
+    lengths = sets.list.len().to_numpy()
+    flat = sets.explode().drop_nulls().to_numpy().astype(np.int64)
+    ends = np.cumsum(lengths)
+    block = max(1, 20_000_000 // max(n_rules * width, 1))
+    out_set, out_rule, out_rank = [], [], []
+    for lo in range(0, n_sets, block):
+        hi = min(n_sets, lo + block)
+        first = ends[lo - 1] if lo else 0
+        m = np.zeros((hi - lo, n_items + 1), dtype=bool)
+        m[:, n_items] = True
+        rows = np.repeat(np.arange(hi - lo), lengths[lo:hi])
+        m[rows, flat[first : ends[hi - 1]]] = True
+        ok = m[:, ante].all(axis=2) & ~m[:, offer_col]
+        best = np.maximum.reduceat(np.where(ok, pick, 0), starts, axis=1)  # per set and item: its best rule
+        has = best > 0
+        rule = np.where(has, n_rules - best, 0)
+        rank = np.where(has, rank_of_rule[rule], np.iinfo(np.int64).max)
+        k = min(top_n, rank.shape[1])
+        top = (
+            np.argpartition(rank, k - 1, axis=1)[:, :k]
+            if k < rank.shape[1]
+            else np.tile(np.arange(rank.shape[1]), (hi - lo, 1))
         )
-        .group_by("customer_id", "item_id", maintain_order=True)
-        .first()
-        .with_columns(pl.col("confidence").alias("score"))
-        .sort(["customer_id", "score", "lift", "item_id"], descending=[False, True, True, False])
-        .group_by("customer_id", maintain_order=True)
-        .head(top_n)
-        .rename({"antecedent": "rule_antecedent"})
+        top_rank = np.take_along_axis(rank, top, axis=1)
+        keep = top_rank < np.iinfo(np.int64).max
+        si, _j = np.nonzero(keep)
+        out_set.append(si + lo)
+        out_rule.append(np.take_along_axis(rule, top, axis=1)[keep])
+        out_rank.append(top_rank[keep])
+    chosen = pl.DataFrame(
+        {
+            "set_id": np.concatenate(out_set).astype(np.uint32),
+            "_rule": np.concatenate(out_rule).astype(np.int64),
+            "_global": np.concatenate(out_rank).astype(np.int64),
+        }
     )
-    return offers.select(list(CROSS_SELL_SCHEMA)).cast(CROSS_SELL_SCHEMA)  # type: ignore[arg-type]
+    rules = r.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_rule"),
+        "item_id",
+        pl.col("confidence").alias("score"),
+        pl.col("antecedent").alias("rule_antecedent"),
+        "confidence",
+        "lift",
+    )
+    return (
+        chosen.join(rules, on="_rule", how="left")
+        .with_columns(pl.col("_global").rank("ordinal").over("set_id").sub(1).alias("_rank"))
+        .drop("_rule", "_global")
+    )

@@ -63,6 +63,8 @@ def sequential_patterns(
     min_support: float = 0.01,
     max_length: int = 4,
     min_length: int = 1,
+    sample_size: int | None = None,
+    seed: int = 0,
     messages: list[str] | None = None,
 ) -> pl.DataFrame:
     """Frequent sequential patterns in ``events`` (customer_id, ts, item_id: one row per item bought).
@@ -71,6 +73,12 @@ def sequential_patterns(
     ``max_length``/``min_length``: pattern lengths kept (length-1 patterns are the frequent items, kept by default
     because ``next_purchase`` needs their counts). Output, most frequent first: sequence (list[int], single-item
     steps in order), support, count (customers). Empty input or nothing frequent: an empty frame and a message.
+
+    ``sample_size``: with more customers than this, the patterns are mined on a random sample of that many
+    customers (``seed``) and support and count are **estimates** for all customers (count = support × customers,
+    rounded); a message says so. PrefixSpan here is Python, linear in customers: a sample of 50,000 keeps a
+    million-customer run to minutes, and a pattern at 1% support is then estimated within about ±0.09 percentage points
+    (two standard errors).
     """
     msgs = messages if messages is not None else []
     require_columns(events, ["customer_id", "ts", "item_id"], what="events")
@@ -86,6 +94,22 @@ def sequential_patterns(
     if n == 0:
         msgs.append(msg(gettext_noop("no usable events: no sequential patterns")))
         return pl.DataFrame(schema=PATTERNS_SCHEMA)
+    total = n
+    if sample_size is not None and n > sample_size:
+        ids = clean["customer_id"].unique().sort()
+        picked = ids.sample(n=sample_size, seed=seed)
+        clean = clean.filter(pl.col("customer_id").is_in(picked.implode()))
+        n = sample_size
+        msgs.append(
+            msg(
+                gettext_noop(
+                    "sequential patterns estimated from a random sample of %(k)s of %(n)s customers: supports "
+                    "and counts are estimates"
+                ),
+                k=f"{sample_size:,}",
+                n=f"{total:,}",
+            )
+        )
     min_count = max(1, math.ceil(min_support * n - 1e-9))
     item_counts = clean.group_by("item_id").agg(pl.col("customer_id").n_unique().alias("c"))
     frequent = set(item_counts.filter(pl.col("c") >= min_count)["item_id"].cast(pl.Int64).to_list())
@@ -122,7 +146,7 @@ def sequential_patterns(
             msg(
                 gettext_noop("no sequential pattern reaches support %(support)s over %(n)s customers"),
                 support=f"{min_support:g}",
-                n=f"{n:,}",
+                n=f"{total:,}",
             )
         )
         return pl.DataFrame(schema=PATTERNS_SCHEMA)
@@ -130,6 +154,8 @@ def sequential_patterns(
         {"sequence": [p for p, _ in found], "count": [c for _, c in found]},
         schema_overrides={"sequence": pl.List(pl.Int64), "count": pl.Int64},
     ).with_columns((pl.col("count") / n).alias("support"))
+    if total != n:
+        out = out.with_columns((pl.col("support") * total).round(0).cast(pl.Int64).alias("count"))
     out = out.with_columns(pl.col("sequence").list.len().alias("_len")).sort(
         ["count", "_len"], descending=[True, True], maintain_order=True
     )
@@ -171,47 +197,62 @@ def next_purchase(
     if not rules:
         msgs.append(msg(gettext_noop("no pattern of two or more steps: no next-purchase predictions")))
         return pl.DataFrame(schema=NEXT_SCHEMA)
-    needed = {i for prefix in rules for i in prefix}
-    customers, occ, last = _histories(events, msgs, keep=needed)
-    by_last: dict[int, list[tuple[int, ...]]] = defaultdict(list)
+    needed = sorted({i for prefix in rules for i in prefix})
+    frame = drop_nulls(
+        events.select("customer_id", "ts", "item_id"), ["customer_id", "ts", "item_id"], msgs, what="events"
+    ).with_columns(pl.col("customer_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64))
+    steps = frame.unique(["customer_id", "ts", "item_id"]).with_columns(
+        pl.col("ts").rank("dense").over("customer_id").cast(pl.Int64).alias("step"),
+    )
+    steps = steps.with_columns(pl.col("step").max().over("customer_id").alias("latest")).filter(
+        pl.col("item_id").is_in(pl.Series(needed, dtype=pl.Int64).implode())
+    )
+    occ = steps.select("customer_id", "item_id", "step")  # where each needed item was bought
+    at_latest = steps.filter(pl.col("step") == pl.col("latest")).select("customer_id", "item_id", "latest")
+    found = []
+    by_length: dict[int, list[tuple[int, ...]]] = defaultdict(list)
     for prefix in rules:
-        by_last[prefix[-1]].append(prefix)
-    best: dict[tuple[int, int], tuple[float, str]] = {}
-    for c, hist in enumerate(occ):
-        if not hist:
-            continue
-        latest = last[c]
-        for last_item, steps in hist.items():
-            if steps[-1] != latest:
-                continue
-            for prefix in by_last.get(last_item, ()):
-                pos = 0  # the rest of the prefix, in order, before the latest purchase
-                for item in prefix[:-1]:
-                    item_steps = hist.get(item)
-                    if item_steps is None or item_steps[-1] <= pos:
-                        pos = -1
-                        break
-                    pos = item_steps[bisect_right(item_steps, pos)]
-                if pos < 0 or pos >= latest:
-                    continue
-                for y, confidence, text in rules[prefix]:
-                    key = (customers[c], y)
-                    if key not in best or confidence > best[key][0]:
-                        best[key] = (confidence, text)
-    if not best:
+        by_length[len(prefix)].append(prefix)
+    for k, prefixes in sorted(by_length.items()):
+        # a prefix matches when its last item is in the latest purchase and the rest comes before, in order:
+        # the earliest occurrence of each item after the previous one (greedy), set-based over all customers
+        pre = pl.DataFrame(
+            {f"p{j}": [p[j] for p in prefixes] for j in range(k)} | {"prefix": list(range(len(prefixes)))},
+            schema={**{f"p{j}": pl.Int64 for j in range(k)}, "prefix": pl.Int64},
+        )
+        cand = at_latest.join(
+            pre.select("prefix", f"p{k - 1}"), left_on="item_id", right_on=f"p{k - 1}"
+        ).select("customer_id", "prefix", "latest", pl.lit(0, dtype=pl.Int64).alias("pos"))
+        for j in range(k - 1):
+            cand = (
+                cand.join(pre.select("prefix", f"p{j}"), on="prefix")
+                .join(occ, left_on=["customer_id", f"p{j}"], right_on=["customer_id", "item_id"])
+                .filter((pl.col("step") > pl.col("pos")) & (pl.col("step") < pl.col("latest")))
+                .group_by("customer_id", "prefix")
+                .agg(pl.col("latest").first(), pl.col("step").min().alias("pos"))
+            )
+        offers = pl.DataFrame(
+            [
+                (i, y, confidence, text)
+                for i, prefix in enumerate(prefixes)
+                for y, confidence, text in rules[prefix]
+            ],
+            schema={"prefix": pl.Int64, "item_id": pl.Int64, "confidence": pl.Float64, "pattern": pl.String},
+            orient="row",
+        )
+        found.append(cand.select("customer_id", "prefix").join(offers, on="prefix").drop("prefix"))
+    best = (
+        pl.concat(found)
+        .sort(["customer_id", "item_id", "confidence", "pattern"], descending=[False, False, True, False])
+        .group_by("customer_id", "item_id", maintain_order=True)
+        .first()
+    )
+    if best.is_empty():
         msgs.append(
             msg(gettext_noop("no customer's history matches a pattern: no next-purchase predictions"))
         )
         return pl.DataFrame(schema=NEXT_SCHEMA)
-    out = pl.DataFrame(
-        {
-            "customer_id": [k[0] for k in best],
-            "item_id": [k[1] for k in best],
-            "confidence": [v[0] for v in best.values()],
-            "pattern": [v[1] for v in best.values()],
-        },
-        schema=NEXT_SCHEMA,
-    )
+    out = best.select(list(NEXT_SCHEMA)).cast(NEXT_SCHEMA)  # type: ignore[arg-type]
     return (
         out.sort(["customer_id", "confidence", "item_id"], descending=[False, True, False])
         .group_by("customer_id", maintain_order=True)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from guanxi.analytics.features import order_lines_frame
 from guanxi.analytics.models import AssociationRule, ClusterProfile, CustomerInsight, SequencePattern
-from guanxi.analytics.persist import bulk_insert
+from guanxi.analytics.persist import write_insights
 from guanxi.analytics.services.runs import RunContext, StepResult, StepSkipped
 from guanxi.analytics.services.steps_more import _orders
 from guanxi.analytics.services.steps_profile import require_orders
@@ -79,12 +79,17 @@ def _insights_frame(ctx: RunContext, kind: str, frame: pl.DataFrame, *, detail: 
         pl.col("label").cast(pl.String).fill_null("").str.slice(0, 200).alias("label"),
         pl.struct(detail).struct.json_encode().alias("detail"),
     )
-    return bulk_insert(CustomerInsight, out, INSIGHT_COLUMNS)
+    return write_insights(CustomerInsight, out, INSIGHT_COLUMNS, run_id=ctx.run.pk)
 
 
 CROSS_SELL_RULES = 1000
-"""Cross-sell uses the strongest rules only (by lift): joining every customer's products with every rule's
-antecedent grows with customers × rules per item (benchmarks/analytics_nightly.py)."""
+"""Cross-sell uses the strongest rules only (by lift): the work per distinct set of owned products grows with the
+rules (benchmarks/analytics_nightly.py)."""
+CROSS_SELL_TOP = 3
+"""Recommendations stored per customer."""
+SEQUENCE_SAMPLE = 50_000
+"""Customers PrefixSpan mines on (a random sample above that many; the supports are then estimates, the run's
+messages say so); the next-purchase predictions are made for every customer."""
 
 
 def baskets_step(ctx: RunContext) -> StepResult:
@@ -124,7 +129,11 @@ def baskets_step(ctx: RunContext) -> StepResult:
     clock["baskets.rules"] = round(t2 - t1, 3)
     owned = lines.select("customer_id", pl.col("product_id").alias("item_id")).unique()
     strongest = rules.head(CROSS_SELL_RULES)
-    recs = mod.cross_sell(strongest, owned, top_n=5, messages=msgs) if rules.height else pl.DataFrame()
+    recs = (
+        mod.cross_sell(strongest, owned, top_n=CROSS_SELL_TOP, messages=msgs)
+        if rules.height
+        else pl.DataFrame()
+    )
     t3 = time.perf_counter()
     clock["baskets.cross_sell"] = round(t3 - t2, 3)
     n = 0
@@ -159,7 +168,7 @@ def sequences_step(ctx: RunContext) -> StepResult:
         "customer_id", pl.from_epoch("ts", time_unit="s").alias("ts"), pl.col("product_id").alias("item_id")
     )
     msgs: list[str] = []
-    patterns = mod.sequential_patterns(events, messages=msgs)
+    patterns = mod.sequential_patterns(events, sample_size=SEQUENCE_SAMPLE, messages=msgs)
     top = patterns.sort("support", descending=True).head(MAX_ROWS)
     SequencePattern.objects.bulk_create(
         [

@@ -384,21 +384,22 @@ def lookalikes_step(ctx: RunContext, *, top_n: int = 200) -> StepResult:
         pl.col("tier").is_in(["ordinary", "small"])
     )
     best = cand.sort("similarity", descending=True).head(top_n)
-    rows = [
-        CustomerInsight(
-            workspace_id=ctx.run.workspace_id,
-            run_id=ctx.run.pk,
-            kind="lookalikes",
-            customer_id=cid,
-            score=round(float(sim), 4),
-            label=_("Buys like your VIP customers"),
-            detail={"similarity": round(float(sim), 4), "tier": tier},
-        )
-        for cid, tier, sim in best.select("customer_id", "tier", "similarity").iter_rows()
-    ]
-    CustomerInsight.objects.bulk_create(rows, batch_size=2000)
+    from guanxi.analytics.services.steps_mining import _insights_frame
+
+    n = _insights_frame(
+        ctx,
+        "lookalikes",
+        best.select(
+            "customer_id",
+            "tier",
+            pl.col("similarity").round(4).alias("similarity"),
+            pl.col("similarity").round(4).alias("score"),
+            pl.lit(_("Buys like your VIP customers")).alias("label"),
+        ),
+        detail=[pl.col("similarity"), pl.col("tier")],
+    )
     return StepResult(
         kinds=["lookalikes"],
-        rows={"lookalikes": len(rows)},
+        rows={"lookalikes": n},
         replaced=[(CustomerInsight, {"kind": "lookalikes"})],
     )

@@ -191,3 +191,19 @@ def test_bad_input_gives_a_clear_result():
         fit_gamma_gamma(summary)
     with pytest.raises(MiningInputError, match="amount"):
         rfm_summary(signs.drop("amount"), as_of=AS_OF)
+
+
+def test_a_fit_on_a_sample_scores_everyone_close_to_the_full_fit(orders):
+    """Above ``fit_sample`` customers the models are fitted on a random sample and every customer is scored with
+    them; on data drawn from the models the predictions stay close to the full fit's, and a message says so."""
+    full = clv(orders, as_of=AS_OF, fit_sample=None).sort("customer_id")
+    msgs: list[str] = []
+    sampled = clv(orders, as_of=AS_OF, fit_sample=1500, messages=msgs).sort("customer_id")
+    assert sampled["customer_id"].to_list() == full["customer_id"].to_list()  # everyone scored
+    assert any("random sample of 1,500 of 3,000 customers" in m for m in msgs)
+    for col in ("expected_purchases", "clv"):
+        a, b = sampled[col].to_numpy(), full[col].to_numpy()
+        assert np.median(np.abs(a - b) / np.maximum(np.abs(b), 1e-9)) < 0.1, col
+    msgs = []
+    clv(orders, as_of=AS_OF, fit_sample=3000, messages=msgs)
+    assert not any("sample" in m for m in msgs)

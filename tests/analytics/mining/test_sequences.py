@@ -131,3 +131,27 @@ def test_bad_input_gives_a_clear_result():
     assert next_purchase(patterns.head(0), one, messages=msgs).is_empty() and msgs
     with pytest.raises(MiningInputError, match="ts"):
         sequential_patterns(pl.DataFrame({"customer_id": [1], "item_id": [1]}))
+
+
+def test_a_sample_still_finds_the_planted_sequences_and_says_it_estimates():
+    """Above ``sample_size`` customers PrefixSpan runs on a random sample: the planted 1 → 2 → 3 (30% of
+    customers) is still found, with support and count estimated for all customers, noise stays out, and the
+    message says the figures are estimates."""
+    events, histories = planted(n=6000, seed=7)
+    msgs: list[str] = []
+    patterns = sequential_patterns(events, min_support=0.1, max_length=4, sample_size=1500, messages=msgs)
+    found = {tuple(s): (sup, cnt) for s, sup, cnt in patterns.iter_rows()}
+    truth = sum(contains(h, [1, 2, 3]) for h in histories)
+    assert (1, 2, 3) in found and (2, 1) not in found
+    assert found[(1, 2, 3)][0] == pytest.approx(truth / 6000, abs=0.03)
+    assert found[(1, 2, 3)][1] == pytest.approx(truth, rel=0.1)  # a count for all 6,000, not the sample
+    assert all(set(s) <= {1, 2, 3} for s in found)
+    assert any("sample of 1,500 of 6,000 customers" in m for m in msgs)
+    # without a sample (or below it) nothing is said and the counts are exact
+    msgs = []
+    exact = sequential_patterns(events, min_support=0.1, max_length=4, sample_size=6000, messages=msgs)
+    assert (
+        not msgs
+        and dict(zip(map(tuple, exact["sequence"].to_list()), exact["count"], strict=True))[(1, 2, 3)]
+        == truth
+    )
