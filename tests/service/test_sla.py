@@ -4,6 +4,7 @@ escalation once each, nightly recalculation after a calendar change, calendar in
 from __future__ import annotations
 
 import datetime as dt
+import random
 from unittest import mock
 from zoneinfo import ZoneInfo
 
@@ -212,3 +213,70 @@ def test_no_policy_no_deadlines(world, customers):
         assert timezone.now()  # the job has nothing to do
         assert sum(sla_check(now=timezone.now() + dt.timedelta(days=30)).values()) == 0
         assert Ticket.objects.get(pk=t.pk).priority == "normal"
+
+
+def test_set_based_recalculation_gives_exactly_the_per_ticket_deadlines(world, customers, policies):
+    """Random tickets around the 2026 Spring Festival, the 调休 Saturdays and Sundays and National Day, some paused,
+    on the built-in calendar and on a team calendar with hours of its own: the numpy recalculation must give
+    the very instants (to the microsecond) that the per-ticket function gives."""
+    from guanxi.service.calendars import spec_for
+    from guanxi.service.services.sla import _set_deadlines, calendar_for_team
+    from guanxi.workspaces.models import Team
+
+    rng = random.Random(2026)
+    windows = [
+        at(2026, 1, 1),
+        at(2026, 2, 10),
+        at(2026, 2, 26),
+        at(2026, 4, 30),
+        at(2026, 9, 24),
+        at(2026, 10, 8),
+    ]
+    with workspace_context(world.ws_a):
+        team = Team.objects.create(name="二线")
+        cal = cal_services.calendar_create(actor=world.olivia, name="二线日历", team_id=team.pk)
+        cal_services.calendar_set_hours(
+            actor=world.olivia,
+            calendar=cal,
+            weekly=["08:30-20:00"] * 6 + [""],
+            workday="10:00-16:00",
+        )
+        cal_services.calendar_add_days(
+            actor=world.olivia, calendar=cal, first="2026-03-03", kind="holiday", name="x"
+        )
+        rows = []
+        for i in range(300):
+            w = rng.choice(windows)
+            rows.append(
+                Ticket(
+                    workspace=world.ws_a,
+                    customer=customers["sam_c"],
+                    subject=f"t{i}",
+                    created_at=w + dt.timedelta(microseconds=rng.randrange(0, 20 * 86400 * 10**6)),
+                    sla_policy=rng.choice(list(policies.values())),
+                    sla_paused_minutes=rng.choice([0, 0, 7, 600]),
+                    status=rng.choice(["new", "open", "pending"]),
+                    team=team if i % 3 == 0 else None,
+                )
+            )
+        Ticket.objects.bulk_create(rows)
+        stats: dict = {}
+        assert sla_recalculate(calendar=None, workspace_id=world.ws_a.pk, stats=stats) == 200
+        assert stats["changed"] == 200
+        assert sla_recalculate(calendar=cal, workspace_id=world.ws_a.pk) == 100
+        for t in Ticket.objects.select_related("sla_policy").filter(subject__startswith="t"):
+            want = Ticket(
+                created_at=t.created_at, sla_policy=t.sla_policy, sla_paused_minutes=t.sla_paused_minutes
+            )
+            _set_deadlines(want, spec_for(calendar_for_team(t.team_id)))
+            for f in (
+                "first_response_warn_at",
+                "first_response_due_at",
+                "resolution_warn_at",
+                "resolution_due_at",
+            ):
+                assert getattr(t, f) == getattr(want, f), (t.pk, f, t.created_at)
+        # a second run finds nothing to move
+        again: dict = {}
+        sla_recalculate(calendar=None, workspace_id=world.ws_a.pk, stats=again)
+        assert again["changed"] == 0
