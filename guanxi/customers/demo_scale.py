@@ -161,14 +161,11 @@ def _landline(rng: random.Random, area: str) -> tuple[str, str]:
     raise RuntimeError(f"no valid landline found for area code {area}")
 
 
-def _document(name: str, pinyin: str, initials: str, company: str, phones: list, emails: list) -> str:
-    """``normalize.search_document``'s output, from values already at hand (no phone parsing per row)."""
+def _document(name: str, pinyin: str, initials: str, company: str, emails: list) -> str:
+    """``normalize.search_document``'s output, from values already at hand."""
     words = [name.lower(), pinyin, initials]
     if company:
         words.append(company.lower())
-    for e164, national in phones:
-        words.append(e164.lstrip("+"))
-        words.append(national)
     words.extend(emails)
     return " ".join(" ".join(w for w in words if w).split())
 
@@ -359,7 +356,7 @@ def _batch(
                 "consent_email": bool(mails) and rng.random() < 0.6,
                 "consent_updated_at": created if consent else None,
                 "custom": {},
-                "search_text": _document(name, pinyin, initials, company_name, numbers, mails),
+                "search_text": _document(name, pinyin, initials, company_name, mails),
                 "import_ref": f"{REF_PREFIX}{i:08d}",
                 "merged_into_id": None,
                 "created_at": created,

@@ -268,13 +268,10 @@ def _apply_choices(survivor: Customer, merged: Customer, choices: dict[str, Side
 def _refresh_derived(c: Customer) -> None:
     """Recompute the denormalised name pinyin and search document after the merge changed name or contacts."""
     c.name_pinyin, c.name_initials = name_pinyin(c.name)
-    phones = list(CustomerPhone.objects.filter(customer_id=c.pk).values_list("e164", flat=True))
     emails = list(CustomerEmail.objects.filter(customer_id=c.pk).values_list("email", flat=True))
-    if c.phone and c.phone not in phones:
-        phones.insert(0, c.phone)
     if c.email and c.email not in emails:
         emails.insert(0, c.email)
-    c.search_text = search_document(name=c.name, company_name=c.company_name, phones=phones, emails=emails)
+    c.search_text = search_document(name=c.name, company_name=c.company_name, emails=emails)
 
 
 def _timeline_note(customer: Customer, actor: Membership, subject: str, data: dict) -> Interaction:

@@ -6,7 +6,6 @@ and compares the same forms.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -99,21 +98,17 @@ def name_pinyin(name: str) -> tuple[str, str]:
     return full[:400], initials[:100]
 
 
-def search_document(
-    *, name: str, company_name: str = "", phones: list[str] = (), emails: list[str] = ()
-) -> str:
-    """The lower-cased text the search box matches: name, pinyin, initials, company, phones, emails.
+def search_document(*, name: str, company_name: str = "", emails: list[str] = ()) -> str:
+    """The lower-cased text the search box matches: name, pinyin, initials, company, emails.
 
-    Phones appear as E.164 and as national digits, so a fragment typed either way is a substring.
+    Phones are not in it: a phone fragment is answered from the phone table's own trigram index
+    (``customerphone_e164_trgm_idx``), so each customer's document carries about half the trigrams it did
+    (docs/benchmarks.md, customer import: every trigram is a GIN entry that each insert pays for).
     """
     full, initials = name_pinyin(name)
     words = [name.lower(), full, initials]
     if company_name:
         words.append(company_name.lower())
-    for p in phones:
-        words.append(p.lstrip("+"))
-        with contextlib.suppress(InvalidValue):
-            words.append(normalize_phone(p).national)
     words.extend(e.lower() for e in emails)
     return _SPACES.sub(" ", " ".join(w for w in words if w)).strip()
 

@@ -18,6 +18,9 @@ substring of the         50    PostgreSQL: customer_search_trgm_idx (pg_trgm GIN
 search document                customer_search_bigram_idx (GIN over the document's Chinese bigrams) for two Chinese
                                characters; SQLite: the FTS5 trigram table ``customers_customer_fts`` for 3+
                                characters, a LIKE scan bounded to the workspace for two
+phone fragment           50    the phone table, not the document: PostgreSQL customerphone_e164_trgm_idx (pg_trgm
+(4+ digits, anywhere)          GIN over E.164, which holds the national digits too); SQLite a LIKE over the
+                               workspace's phones through customerphone_ws_e164_idx
 fuzzy (typos; only     1..40   PostgreSQL: word_similarity through the same trigram index; SQLite: FTS5 trigram
 when nothing else              OR-query, re-scored here by the share of the query's trigrams found
 matched)
@@ -27,8 +30,13 @@ Ties are broken by recency (newest customer first). Merged-away customers never 
 scope narrows every tier; phone and email *fragments* (not a whole number or address the user already holds) only
 match customers whose personal data the actor may see in full, so masked digits cannot be recovered by probing.
 
-``Customer.search_text`` is the document (``normalize.search_document``). ``search_refresh`` recomputes it (and the
-pinyin columns) from the stored rows, for bulk paths that write customers without the services.
+``Customer.search_text`` is the document (``normalize.search_document``: name, pinyin, initials, company, emails;
+no phones). ``search_refresh`` recomputes it (and the pinyin columns) from the stored rows, for bulk paths that
+write customers without the services.
+
+Index maintenance for large imports (``search_indexes_defer`` / ``search_indexes_ensure``): an import that at
+least doubles the customers table drops the GIN search indexes (SQLite: the FTS5 triggers) and builds them once
+at the end, which costs about half of keeping them up to date row by row.
 """
 
 from __future__ import annotations
@@ -156,6 +164,14 @@ def _substring(qs: QuerySet[Customer], pq: ParsedQuery) -> QuerySet[Customer] | 
     return qs.filter(search_text__contains=term)  # LIKE '%term%': customer_search_trgm_idx (pg_trgm GIN)
 
 
+def _phone_fragment(qs: QuerySet[Customer], pq: ParsedQuery) -> QuerySet[Customer]:
+    """Customers with a phone whose E.164 form holds the digits (national digits are a substring of E.164).
+
+    PostgreSQL: ``LIKE '%digits%'`` on customerphone_e164_trgm_idx; SQLite: the workspace's phones through
+    customerphone_ws_e164_idx (short strings, one row per number)."""
+    return qs.filter(pk__in=CustomerPhone.objects.filter(e164__contains=pq.digits).values("customer_id"))
+
+
 def _trigrams(text: str) -> set[str]:
     return {text[i : i + 3] for i in range(len(text) - 2)}
 
@@ -248,7 +264,7 @@ def _customer_search(*, actor: Membership, q: str, limit: int) -> list[tuple[Cus
             prefixes.add("+86" + pq.digits)
         for p in sorted(prefixes):
             tiers.append((PREFIX, personal.filter(_prefix("phone", p))))
-        tiers.append((SUBSTRING, _substring(personal, pq)))
+        tiers.append((SUBSTRING, _phone_fragment(personal, pq)))
     elif pq.kind == "email":
         tiers.append((EXACT, visible.filter(email=pq.text)))
         tiers.append(
@@ -290,15 +306,13 @@ def _customer_search(*, actor: Membership, q: str, limit: int) -> list[tuple[Cus
 # --- keeping the document in step ---------------------------------------------------------------------------------
 
 
-def search_fields(
-    *, name: str, company_name: str = "", phones: list[str] = (), emails: list[str] = ()
-) -> dict[str, str]:
+def search_fields(*, name: str, company_name: str = "", emails: list[str] = ()) -> dict[str, str]:
     """The denormalised search columns of a customer with these values: name_pinyin, name_initials, search_text."""
     full, initials = name_pinyin(name)
     return {
         "name_pinyin": full,
         "name_initials": initials,
-        "search_text": search_document(name=name, company_name=company_name, phones=phones, emails=emails),
+        "search_text": search_document(name=name, company_name=company_name, emails=emails),
     }
 
 
@@ -320,9 +334,6 @@ def search_refresh(*, customer_ids: list[int] | None = None, only_missing: bool 
             break
         last_pk = rows[-1].pk
         ids = [c.pk for c in rows]
-        phones: dict[int, list[str]] = {}
-        for cid, e164 in CustomerPhone.objects.filter(customer_id__in=ids).values_list("customer_id", "e164"):
-            phones.setdefault(cid, []).append(e164)
         emails: dict[int, list[str]] = {}
         for cid, email in CustomerEmail.objects.filter(customer_id__in=ids).values_list(
             "customer_id", "email"
@@ -330,13 +341,10 @@ def search_refresh(*, customer_ids: list[int] | None = None, only_missing: bool 
             emails.setdefault(cid, []).append(email)
         dirty = []
         for c in rows:
-            ph = phones.get(c.pk, [])
-            if c.phone and c.phone not in ph:
-                ph = [c.phone, *ph]
             em = emails.get(c.pk, [])
             if c.email and c.email not in em:
                 em = [c.email, *em]
-            fields = search_fields(name=c.name, company_name=c.company_name, phones=ph, emails=em)
+            fields = search_fields(name=c.name, company_name=c.company_name, emails=em)
             if any(getattr(c, k) != v for k, v in fields.items()):
                 for k, v in fields.items():
                     setattr(c, k, v)
@@ -345,6 +353,94 @@ def search_refresh(*, customer_ids: list[int] | None = None, only_missing: bool 
             Customer.all_workspaces.bulk_update(dirty, ["name_pinyin", "name_initials", "search_text"])
             changed += len(dirty)
     return changed
+
+
+# --- building the indexes once for a large import -----------------------------------------------------------------
+
+# PostgreSQL's GIN search indexes (migrations 0005_search_indexes and 0010_phone_fragment_trigram_index), as
+# created there; ``search_indexes_ensure`` puts back any that a deferred import left out.
+PG_SEARCH_INDEXES = {
+    "customer_search_trgm_idx": "CREATE INDEX IF NOT EXISTS customer_search_trgm_idx ON customers_customer "
+    "USING gin (search_text gin_trgm_ops)",
+    "customer_search_bigram_idx": "CREATE INDEX IF NOT EXISTS customer_search_bigram_idx ON customers_customer "
+    "USING gin (guanxi_cjk_bigrams(search_text))",
+    "customerphone_e164_trgm_idx": "CREATE INDEX IF NOT EXISTS customerphone_e164_trgm_idx "
+    "ON customers_customerphone USING gin (e164 gin_trgm_ops)",
+}
+# An import defers the index work only when it is large and at least doubles the customers table: while the
+# indexes are away, every workspace's search scans instead (correct, slower), which is only acceptable when most
+# of the table is the import's own rows (a first migration of a CRM's data, a benchmark).
+DEFER_MIN_ROWS = 50_000
+BUILD_MEMORY = (
+    "256MB"  # maintenance_work_mem for the build: GIN builds in memory, sorted, far cheaper than inserts
+)
+
+
+def _customer_rows(cur) -> int:  # type: ignore[no-untyped-def]
+    cur.execute("SELECT count(*) FROM customers_customer")
+    return cur.fetchone()[0]
+
+
+def search_indexes_defer(*, rows: int) -> bool:
+    """Before an import of ``rows`` rows: drop the search indexes when the import is large (``DEFER_MIN_ROWS``)
+    and at least doubles the customers table (every workspace's rows counted), so they are built once by
+    ``search_indexes_ensure`` at the end instead of row by row. PostgreSQL: the three GIN indexes; SQLite: the
+    FTS5 triggers (the FTS table is rebuilt at the end). Runs as the tables' owner, outside any transaction of
+    the caller's; returns True when it dropped them."""
+    if rows < DEFER_MIN_ROWS or connection.vendor not in ("postgresql", "sqlite"):
+        return False
+    with rls.bypass(), connection.cursor() as cur:
+        if rows < _customer_rows(cur):
+            return False
+        if connection.vendor == "postgresql":
+            cur.execute(
+                "SELECT c.relname FROM pg_class c WHERE c.relname = ANY(%s) AND c.relkind = 'i' "
+                "AND pg_has_role(c.relowner, 'USAGE')",
+                [list(PG_SEARCH_INDEXES)],
+            )
+            for (name,) in cur.fetchall():
+                cur.execute(f"DROP INDEX IF EXISTS {name}")  # a name from PG_SEARCH_INDEXES
+        else:
+            for t in ("ai", "ad", "au"):
+                cur.execute(f"DROP TRIGGER IF EXISTS customers_customer_fts_{t}")
+    return True
+
+
+def search_indexes_ensure(conn=None) -> list[str]:  # noqa: ANN001 - a Django connection
+    """Create the search indexes a deferred (or interrupted) import left out; returns their names.
+
+    Cheap when nothing is missing. Called at the end of every import job and after ``migrate``, so an import that
+    crashed without resuming cannot leave search without its indexes for long."""
+    conn = conn or connection
+    if conn.vendor == "sqlite":
+        return [FTS_TABLE] if sqlite_search_index_ensure(conn) else []
+    if conn.vendor != "postgresql":
+        return []
+    with rls.bypass(), conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM pg_proc WHERE proname = 'guanxi_cjk_bigrams' UNION ALL "
+            "SELECT 2 FROM pg_extension WHERE extname = 'pg_trgm'"
+        )
+        if len(cur.fetchall()) < 2:  # before the search migration ran
+            return []
+        cur.execute("SELECT relname FROM pg_class WHERE relname = ANY(%s)", [list(PG_SEARCH_INDEXES)])
+        present = {r[0] for r in cur.fetchall()}
+        missing = [n for n in PG_SEARCH_INDEXES if n not in present]
+        if not missing:
+            return []
+        if conn.in_atomic_block:
+            # CREATE INDEX refuses a table with deferred foreign-key checks pending in this transaction (the
+            # rows just written): run them now, as the commit would.
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute("SELECT set_config('maintenance_work_mem', %s, false)", [BUILD_MEMORY])
+        try:
+            for name in missing:
+                cur.execute(PG_SEARCH_INDEXES[name])
+        finally:
+            cur.execute("RESET maintenance_work_mem")
+            if conn.in_atomic_block:
+                cur.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's foreign keys are initially deferred
+    return missing
 
 
 # --- SQLite: the FTS5 table and its triggers ----------------------------------------------------------------------

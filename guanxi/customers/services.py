@@ -434,7 +434,7 @@ def _refresh_denormalised(customer: Customer, clean: _Clean) -> None:
             customer.province, customer.city = primary["province"], primary["city"]
     customer.name_pinyin, customer.name_initials = name_pinyin(customer.name)
     customer.search_text = search_document(
-        name=customer.name, company_name=customer.company_name, phones=phones, emails=emails
+        name=customer.name, company_name=customer.company_name, emails=emails
     )
     customer.save()
 

@@ -226,7 +226,7 @@ def lookup(model: type[models.Model], column: str, values: Iterable, select: Seq
 
 
 # The customers table's GIN search indexes (migration 0005_search_indexes), whose pending lists an import fills.
-GIN_INDEXES = ("customer_search_trgm_idx", "customer_search_bigram_idx")
+GIN_INDEXES = ("customer_search_trgm_idx", "customer_search_bigram_idx", "customerphone_e164_trgm_idx")
 GIN_PENDING_KB = 32 * 1024
 # SQLite's page cache for the importing connection (the default, 2 MB, is far smaller than the customers table's
 # indexes, so every chunk re-reads the index pages it touches); put back when the job ends.
@@ -264,16 +264,23 @@ def chunk_transaction_settings() -> None:
 def import_finished() -> None:
     """After the last chunk. PostgreSQL: merge the GIN pending lists into the search indexes, so that neither
     searches (which read the pending list row by row) nor the next customer saved in the UI (which would merge it)
-    pay for the import. SQLite: give the connection its default page cache back."""
+    pay for the import. SQLite: give the connection its default page cache back. Both: build the search indexes
+    a large import deferred (``search.search_indexes_defer``)."""
+    from guanxi.customers.search import search_indexes_ensure
+
     if connection.vendor == "sqlite":
         with connection.cursor() as cur:
             cur.execute("PRAGMA cache_size = -2000")
             cur.execute("PRAGMA wal_autocheckpoint = 1000")
+        search_indexes_ensure()
         refresh_statistics()  # the planner must know the tables grew (pinyin and name look-ups)
         return
     if connection.vendor != "postgresql":
         return
     from guanxi.core import rls
+
+    if search_indexes_ensure():
+        return  # built from scratch: no pending list to merge
 
     # As the tables' owner: under row-level security the connection is the tenant role, which may not clean the
     # list (the query then quietly did nothing and left the merge to the next writer or autovacuum).

@@ -330,20 +330,10 @@ def _finish(rec: Record, now) -> None:  # type: ignore[no-untyped-def]
     v["name_pinyin"], v["name_initials"] = pinyin
     v["phone"] = v.get("phone") or (rec.phones[0].e164 if rec.phones else "")
     v["email"] = v.get("email") or (rec.emails[0] if rec.emails else "")
-    all_phones = [*sorted(rec.old_phones), *(p.e164 for p in rec.phones)]
-    if rec.old_phones:  # an update: the document covers the phones it had and the new ones
-        from guanxi.customers.normalize import search_document
-
-        v["search_text"] = search_document(
-            name=v["name"],
-            company_name=v.get("company_name", ""),
-            phones=all_phones,
-            emails=[*sorted(rec.old_emails), *rec.emails],
-        )
-    else:
-        v["search_text"] = search_text(
-            v["name"], v.get("company_name", ""), rec.phones, [*sorted(rec.old_emails), *rec.emails], pinyin
-        )
+    # An update's document covers the emails it had and the new ones (phones are searched in the phone table).
+    v["search_text"] = search_text(
+        v["name"], v.get("company_name", ""), [*sorted(rec.old_emails), *rec.emails], pinyin
+    )
     v["updated_at"] = now
 
 

@@ -159,17 +159,13 @@ def fast_name_pinyin(name: str) -> tuple[str, str]:
 def search_text(
     name: str,
     company_name: str,
-    phones: list[PhoneInfo],
     emails: list[str],
     pinyin: tuple[str, str] | None = None,
 ) -> str:
-    """Exactly ``search_document(...)`` for these values, without parsing the phones a second time
-    (``pinyin``: ``fast_name_pinyin(name)`` when the caller has it already)."""
+    """Exactly ``search_document(...)`` for these values (``pinyin``: ``fast_name_pinyin(name)`` when the caller
+    has it already)."""
     full, initials = pinyin or fast_name_pinyin(name)
     words = [name.lower(), full, initials, company_name.lower()]
-    for p in phones:
-        words.append(p.e164.lstrip("+"))
-        words.append(p.national)
     words.extend(e.lower() for e in emails)
     return _SPACES.sub(" ", " ".join(w for w in words if w)).strip()
 

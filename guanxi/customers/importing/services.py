@@ -42,6 +42,7 @@ from guanxi.customers.models import (
     ImportStatus,
 )
 from guanxi.customers.normalize import neutralise_formula
+from guanxi.customers.search import search_indexes_defer
 from guanxi.ledger.services import audit_record
 from guanxi.workspaces import permissions
 from guanxi.workspaces.models import Membership
@@ -356,6 +357,9 @@ def import_run(
         if workers is None:
             workers = import_workers() if job.total_rows - job.next_row >= PARALLEL_MIN_ROWS else 0
         try:
+            # A large import into a table it at least doubles builds the search indexes once, at the end
+            # (import_finished), instead of row by row (docs/benchmarks.md).
+            search_indexes_defer(rows=job.total_rows - job.next_row)
             rows = reader.iter_rows(Path(job.file_path), _info(job), start=job.next_row)
             chunks_done = 0
             analysed_at = 0  # rows written by this run when the planner statistics were last refreshed
