@@ -1,0 +1,56 @@
+"""KPIs from stored records, against figures worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from guanxi.contact_center import routing
+from guanxi.contact_center.kpis import kpi_report
+from guanxi.contact_center.models import AgentPresenceLog, Task
+from guanxi.core.context import workspace_context
+
+T0 = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
+
+
+def at(seconds):
+    return None if seconds is None else T0 + dt.timedelta(seconds=seconds)
+
+
+def test_kpis_equal_the_hand_computed_figures(world, customers):
+    with workspace_context(world.ws_a):
+        q = routing.queue_create(actor=world.olivia, name="热线", service_level_seconds=20)
+        agent = routing.agent_for(world.alice)
+        c1, c2 = customers["sam_c"].pk, customers["sue_c"].pk
+        # (queued, assigned, completed, status, customer)
+        for qd, asg, done, status, cust in [
+            (0, 10, 190, "completed", c1),  # wait 10 (within 20), handle 180
+            (60, 90, 390, "completed", c2),  # wait 30 (late), handle 300
+            (120, 125, 245, "completed", c1),  # wait 5, handle 120; c1 came back: the first one is not FCR
+            (200, None, None, "cancelled", None),  # abandoned
+            (300, None, None, "pending", None),  # still waiting: offered, neither answered nor abandoned
+        ]:
+            Task.objects.create(
+                channel="phone", queue=q, status=status, queued_at=at(qd), assigned_at=at(asg),
+                completed_at=at(done), customer_id=cust, agent=agent if asg is not None else None,
+            )  # fmt: skip
+        Task.objects.create(channel="phone", queue=q, status="refused", queued_at=at(400))  # not offered
+        AgentPresenceLog.objects.create(
+            agent=agent, presence="available", started_at=at(0), ended_at=at(1800)
+        )
+        AgentPresenceLog.objects.create(agent=agent, presence="paused", reason="午饭", started_at=at(1800))
+        r = kpi_report(start=T0, end=T0 + dt.timedelta(hours=1))
+    assert (r["offered"], r["answered"], r["abandoned"], r["answered_within"]) == (5, 3, 1, 2)
+    assert r["service_level"] == pytest.approx(2 / 3)
+    assert r["service_level_with_abandons"] == pytest.approx(2 / 4)
+    assert r["asa_seconds"] == pytest.approx((10 + 30 + 5) / 3)
+    assert r["aht_seconds"] == pytest.approx((180 + 300 + 120) / 3)
+    assert r["abandonment_rate"] == pytest.approx(1 / 4)
+    assert r["fcr"] == pytest.approx(2 / 3)
+    # held [10, 390] (three overlapping contacts) while staffed [0, 1800]; the pause is not staffed time
+    assert r["occupancy"] == pytest.approx(380 / 1800)
+    assert [x["name"] for x in r["queues"]] == ["热线"] and r["queues"][0]["answered"] == 3
+    with workspace_context(world.ws_b):  # another workspace's report holds none of it
+        other = kpi_report(start=T0, end=T0 + dt.timedelta(hours=1))
+    assert other["offered"] == 0 and other["occupancy"] is None
