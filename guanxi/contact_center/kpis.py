@@ -135,3 +135,48 @@ def kpi_report(
             for qid, g in sorted(by_queue.items())
         ],
     }
+
+
+def wallboard(*, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The live board of the current workspace: per queue the contacts waiting, offered and the longest wait, and
+    today's service level (from midnight, workspace time); the agents by presence state. Three grouped queries."""
+    from django.db.models import Count, Min, Q
+    from django.utils import timezone
+
+    from guanxi.contact_center.models import Agent, Queue
+
+    now = now or timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    live = {
+        row["queue_id"]: row
+        for row in Task.objects.filter(status__in=[TaskStatus.PENDING, TaskStatus.RESERVED])
+        .values("queue_id")
+        .annotate(
+            waiting=Count("pk", filter=Q(status=TaskStatus.PENDING)),
+            offered=Count("pk", filter=Q(status=TaskStatus.RESERVED)),
+            oldest=Min("queued_at"),
+        )
+    }
+    today = {
+        q["queue_id"]: q for q in kpi_report(start=midnight, end=now + dt.timedelta(seconds=1))["queues"]
+    }
+    queues = []
+    for q in Queue.objects.order_by("name"):
+        row, t = live.get(q.pk, {}), today.get(q.pk, {})
+        oldest = row.get("oldest")
+        queues.append(
+            {
+                "id": q.pk,
+                "name": q.name,
+                "waiting": row.get("waiting", 0),
+                "offered": row.get("offered", 0),
+                "longest_wait_seconds": max(0, int((now - oldest).total_seconds())) if oldest else 0,
+                "answered_today": t.get("answered", 0),
+                "abandoned_today": t.get("abandoned", 0),
+                "service_level_today": t.get("service_level"),
+            }
+        )
+    agents = {p: 0 for p in Presence.values}
+    for row in Agent.objects.values("presence").annotate(n=Count("pk")):
+        agents[row["presence"]] = row["n"]
+    return {"at": now, "queues": queues, "agents": agents}

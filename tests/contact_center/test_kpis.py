@@ -54,3 +54,32 @@ def test_kpis_equal_the_hand_computed_figures(world, customers):
     with workspace_context(world.ws_b):  # another workspace's report holds none of it
         other = kpi_report(start=T0, end=T0 + dt.timedelta(hours=1))
     assert other["offered"] == 0 and other["occupancy"] is None
+
+
+def test_wallboard_kpi_and_erlang_c_through_the_api(world, customers):
+    from guanxi.contact_center.models import Presence
+    from tests.contact_center.test_api import bearer
+
+    with workspace_context(world.ws_a):
+        q = routing.queue_create(actor=world.olivia, name="热线")
+        routing.workflow_create(actor=world.olivia, name="流程", is_default=True, steps=[{"queue_id": q.pk}])
+        routing.agent_configure(actor=world.olivia, member=world.alice, queue_ids=[q.pk])
+        routing.agent_set_presence(actor=world.alice, presence=Presence.PAUSED, reason="培训")
+        routing.task_enqueue(channel="phone", source_type="call", source_id="c-1")
+    alice, olivia, oscar = bearer(world, world.alice), bearer(world, world.olivia), bearer(world, world.oscar)
+    board = alice.get("/contact-center/wallboard").json()
+    assert board["queues"][0]["name"] == "热线" and board["queues"][0]["waiting"] == 1
+    assert board["agents"]["paused"] == 1
+    assert oscar.get("/contact-center/wallboard").json()["queues"] == []  # the outsider sees only their own
+    period = {"start": "2026-11-23T00:00:00+00:00", "end": "2026-11-24T00:00:00+00:00"}
+    assert (
+        alice.get("/contact-center/kpis", **period).status_code == 403
+    )  # a report over everyone: supervisors
+    assert olivia.get("/contact-center/kpis", **period).status_code == 200
+    bad = olivia.get("/contact-center/kpis", start=period["end"], end=period["start"])
+    assert bad.status_code == 422 and "end" in {f["field"] for f in bad.json()["fields"]}
+    erl = alice.get(
+        "/contact-center/staffing/erlang-c",
+        contacts=100, interval_seconds=1800, aht_seconds=180, threshold_seconds=20, target=0.8, shrinkage=0.3,
+    ).json()  # fmt: skip
+    assert (erl["agents"], erl["scheduled"]) == (14, 20)
