@@ -83,3 +83,15 @@ def test_wallboard_kpi_and_erlang_c_through_the_api(world, customers):
         contacts=100, interval_seconds=1800, aht_seconds=180, threshold_seconds=20, target=0.8, shrinkage=0.3,
     ).json()  # fmt: skip
     assert (erl["agents"], erl["scheduled"]) == (14, 20)
+
+
+def test_the_wallboard_page_polls_its_board(world):
+    with workspace_context(world.ws_a):
+        routing.queue_create(actor=world.olivia, name="售后热线")
+        routing.agent_for(world.alice)
+    page = world.client_for(world.alice).get("/contact-center/wallboard/")
+    assert page.status_code == 200 and 'hx-trigger="every 1s"' in page.content.decode()
+    assert "售后热线" in page.content.decode()
+    part = world.client_for(world.alice).get("/contact-center/wallboard/", HTTP_HX_REQUEST="true")
+    assert "售后热线" in part.content.decode() and "<html" not in part.content.decode()
+    assert "售后热线" not in world.client_for(world.oscar).get("/contact-center/wallboard/").content.decode()
