@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from django.db.models import Count, Q
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from guanxi.contact_center import routing
 from guanxi.contact_center import services as cc_services
@@ -452,3 +452,118 @@ def conversation_close(request: HttpRequest, conversation_id: int, payload: Clos
         notes=payload.notes,
     )  # fmt: skip
     return Conversation.objects.select_related("agent").get(pk=conv.pk)
+
+
+# --- wallboard, KPIs, staffing ---------------------------------------------------------------------------------------
+
+
+class WallboardQueueOut(Schema):
+    id: int
+    name: str
+    waiting: int
+    offered: int
+    longest_wait_seconds: int
+    answered_today: int
+    abandoned_today: int
+    service_level_today: float | None
+
+
+class WallboardOut(Schema):
+    at: dt.datetime
+    queues: list[WallboardQueueOut]
+    agents: dict[str, int]
+
+
+@router.get("/contact-center/wallboard", response={200: WallboardOut, **ERRORS}, summary="Live queue board")
+def cc_wallboard(request: HttpRequest) -> dict:
+    from guanxi.contact_center.kpis import wallboard
+
+    routing.require_agent_rights(member(request))
+    return wallboard()
+
+
+class KpiFigures(Schema):
+    offered: int
+    answered: int
+    abandoned: int
+    answered_within: int
+    service_level: float | None
+    service_level_with_abandons: float | None
+    asa_seconds: float | None
+    aht_seconds: float | None
+    abandonment_rate: float | None
+    fcr: float | None
+
+
+class KpiQueueOut(KpiFigures):
+    queue_id: int
+    name: str
+
+
+class KpiOut(KpiFigures):
+    start: dt.datetime
+    end: dt.datetime
+    occupancy: float | None
+    staffed_seconds: float
+    queues: list[KpiQueueOut]
+
+
+@router.get("/contact-center/kpis", response={200: KpiOut, **ERRORS}, summary="KPI report for a period")
+def cc_kpis(
+    request: HttpRequest,
+    start: dt.datetime,
+    end: dt.datetime,
+    queue_id: int | None = None,
+    fcr_days: int = Query(7, ge=1, le=90),
+) -> object:
+    """Service level (two variants), ASA, AHT, abandonment, occupancy and first-contact resolution of the contacts
+    queued in [start, end). Supervisors only."""
+    from django.utils.translation import gettext as _
+
+    from guanxi.contact_center.kpis import kpi_report
+    from guanxi.core.errors import ValidationFailed
+
+    routing.require_supervisor(member(request))
+    if end <= start or end - start > dt.timedelta(days=366):
+        raise ValidationFailed(fields={"end": _("The end must be after the start, at most a year later.")})
+    return kpi_report(start=start, end=end, queue_id=queue_id, fcr_days=fcr_days)
+
+
+class ErlangRowOut(Schema):
+    agents: int
+    p_wait: float
+    service_level: float
+    asa: float
+    occupancy: float
+
+
+class ErlangOut(Schema):
+    traffic_erlangs: float
+    agents: int
+    scheduled: int | None
+    p_wait: float
+    service_level: float
+    asa: float
+    occupancy: float
+    table: list[ErlangRowOut]
+
+
+@router.get("/contact-center/staffing/erlang-c", response={200: ErlangOut, **ERRORS}, summary="Agents needed")
+def cc_erlang_c(
+    request: HttpRequest,
+    contacts: float = Query(..., gt=0, le=1_000_000),
+    interval_seconds: int = Query(1800, ge=60, le=86400),
+    aht_seconds: float = Query(..., gt=0, le=86400),
+    threshold_seconds: float = Query(20, ge=0, le=3600),
+    target: float = Query(0.8, gt=0, lt=1),
+    shrinkage: float = Query(0.0, ge=0, lt=1),
+) -> object:
+    """Erlang C: the fewest agents on the phones for the service-level target, and the agents to schedule with
+    shrinkage (example: 100 contacts / 1800 s, AHT 180 s, 80% in 20 s -> 14 agents)."""
+    from guanxi.contact_center.staffing import erlang_c_staffing
+
+    routing.require_agent_rights(member(request))
+    return erlang_c_staffing(
+        contacts=contacts, interval_seconds=interval_seconds, aht_seconds=aht_seconds,
+        threshold_seconds=threshold_seconds, target=target, shrinkage=shrinkage,
+    )  # fmt: skip

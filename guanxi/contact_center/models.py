@@ -101,12 +101,36 @@ class AgentChannel(TenantModel):
             ),
         ]
         indexes = [
-            # the router's pick: free slots of available agents on a channel, longest idle first
+            # the router's pick for longest idle / ring-all (routing.ROUTE_ONE_SQL walks it in order and stops at
+            # the first eligible slot): only slots with room of available agents, longest idle (never offered)
+            # first, in exactly the statement's ORDER BY so no sort is needed
+            # (on PostgreSQL the migration builds it with last_offered_at ASC NULLS FIRST; SQLite sorts NULLs first
+            # anyway and cannot say so in an index)
             models.Index(
                 fields=["workspace", "channel", "last_offered_at", "agent"],
-                name="cc_agentchannel_pick_idx",
-                condition=Q(available=True),
+                name="cc_agentchannel_idle_idx",
+                condition=Q(available=True, active__lt=F("capacity")),
             )
+        ]
+
+
+class AgentPresenceLog(TenantModel):
+    """One stretch of time an agent spent in one presence state (在线状态记录), written by ``agent_set_presence``.
+    The open stretch has no end. Occupancy (time holding contacts / time staffed) and the wallboard read it."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="presence_log")
+    presence = models.CharField(_("presence"), max_length=12, choices=Presence.choices)
+    reason = models.CharField(_("pause reason"), max_length=100, blank=True)
+    started_at = models.DateTimeField(_("from"))
+    ended_at = models.DateTimeField(_("until"), null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # the KPI report: stretches overlapping a period, per workspace
+            models.Index(fields=["workspace", "started_at"], name="cc_presencelog_ws_start_idx"),
+            models.Index(
+                fields=["workspace", "agent"], name="cc_presencelog_open_idx", condition=Q(ended_at=None)
+            ),
         ]
 
 

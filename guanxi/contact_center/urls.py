@@ -6,6 +6,7 @@ app_name = "contact_center"
 urlpatterns = [
     path("", views.console_view, name="console"),
     path("offers/", views.console_offers_view, name="offers"),
+    path("wallboard/", views.wallboard_view, name="wallboard"),
     path("presence/", views.presence_view, name="presence"),
     path("offers/<int:reservation_id>/accept/", views.offer_accept_view, name="offer_accept"),
     path("offers/<int:reservation_id>/reject/", views.offer_reject_view, name="offer_reject"),

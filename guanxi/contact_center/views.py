@@ -162,3 +162,14 @@ def _create_and_link(actor, task_id: int, post) -> None:  # type: ignore[no-unty
 def create_customer_view(request: HttpRequest, task_id: int) -> HttpResponse:
     """The screen pop's "create customer" form for an unknown contact: create, then link to the contact."""
     return _act(request, _create_and_link, request.membership, task_id, request.POST)
+
+
+@member_required(Module.CONTACT_CENTER)
+def wallboard_view(request: HttpRequest) -> HttpResponse:
+    """The live queue board (实时监控墙): the page, or with htmx only the board, which the page polls every second."""
+    from guanxi.contact_center.kpis import wallboard
+
+    routing.require_agent_rights(request.membership)
+    ctx = {"board": wallboard(), "presences": Presence.choices}
+    name = "contact_center/_wallboard.html" if request.htmx else "contact_center/wallboard.html"
+    return render(request, name, ctx)
