@@ -749,6 +749,9 @@ def build_parser() -> argparse.ArgumentParser:
     from guanxi.service import cli_mail  # registers mail serve-inbound
 
     cli_mail.add_parsers(sub)
+    from guanxi.channels import cli as cli_channels  # registers channels poll-imap / serve-smtp
+
+    cli_channels.add_parsers(sub)
     im = sub.add_parser("import", help="import data").add_subparsers(dest="sub", required=True)
     sp = im.add_parser("customers", help="import customers from CSV, XLSX or vCard")
     sp.add_argument("file")
