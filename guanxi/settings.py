@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "guanxi.service",
     "guanxi.analytics",
     "guanxi.contact_center",
+    "guanxi.telephony",
     "guanxi.accounts",
     "guanxi.web",
 ]
