@@ -54,3 +54,16 @@ def tel_objects(world: Any, *, agents: tuple[str, ...] = ("sam",), max_wait: int
         )
         number = services.phone_number_assign(actor=o, number=NUMBER, menu_id=menu.pk)
     return {"tel_menu": menu, "tel_number": number, "tel_queue": queue}
+
+
+def tel_call_objects(world: Any) -> dict[str, Any]:
+    """One call record in workspace A (from 张三丰's number) for tests/test_isolation.py."""
+    from django.utils import timezone
+
+    from guanxi.telephony.models import Call
+
+    call = Call.all_workspaces.create(
+        workspace=world.ws_a, external_id="iso-1", caller="+8613800138000", called=NUMBER,
+        started_at=timezone.now(), notes="张三丰 13800138000",
+    )  # fmt: skip
+    return {"tel_call": call}
