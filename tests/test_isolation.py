@@ -90,6 +90,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "policy_id": lambda w, objs: objs["sla_policy"].pk,
     "ticket_rule_id": lambda w, objs: objs["ticket_rule"].pk,
     "visit_id": lambda w, objs: objs["visit"].pk,
+    # telephony (branch sip)
+    "call_id": lambda w, objs: objs["tel_call"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -220,6 +222,9 @@ def a_objects(world: World, customers) -> dict:
     from tests.contact_center.test_api import cc_objects
 
     objs.update(cc_objects(world))
+    from tests.telephony.support import tel_call_objects
+
+    objs.update(tel_call_objects(world))
     from guanxi.analytics.models import AnalysisRun
 
     objs["analysis_run"] = AnalysisRun.all_workspaces.create(
