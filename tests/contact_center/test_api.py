@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from unittest import mock
 
 from django.utils import timezone
 
@@ -114,15 +115,18 @@ def test_supervisor_sets_up_and_an_adapter_enqueues(world, customers):
         {"capacities": {"email": 8}, "skills": {"退货": 6}, "queue_ids": [q.json()["id"]]},
     )
     assert setup.status_code == 200 and setup.json()["skills"] == {"退货": 6}
-    t = olivia.post(
-        "/contact-center/tasks",
-        {
-            "channel": "email",
-            "customer_id": customers["sam_c"].pk,
-            "source_type": "email",
-            "source_id": "m-1",
-        },
-    )
+    # The queue is open Mondays 09:00-18:00 (Shanghai): enqueue at a moment inside those hours, whatever the clock.
+    monday_10 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # Monday 10:00 in Asia/Shanghai
+    with mock.patch("django.utils.timezone.now", return_value=monday_10):
+        t = olivia.post(
+            "/contact-center/tasks",
+            {
+                "channel": "email",
+                "customer_id": customers["sam_c"].pk,
+                "source_type": "email",
+                "source_id": "m-1",
+            },
+        )
     assert t.status_code == 201 and t.json()["customer_id"] == customers["sam_c"].pk
     foreign = olivia.post(
         "/contact-center/tasks", {"channel": "email", "customer_id": customers["oscar_c"].pk}
