@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from guanxi.core.context import workspace_context
 from guanxi.core.errors import Forbidden, ValidationFailed
@@ -109,3 +110,25 @@ def test_close_runs_hooks_after_commit_once(world, customers, django_capture_on_
     finally:
         hooks.ON_TICKET_CLOSED.remove(broken)
         hooks.ON_TICKET_CLOSED.remove(record)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: the query plan of a partial index",
+)
+def test_a_queues_open_tickets_page_walks_the_partial_index(world, customers):
+    """The list's usual filter (a queue, open only, newest first) reads ticket_ws_team_open_idx backwards: no sort
+    of the queue's tickets, whatever the statistics say (benchmarks/ticket_list.py, issue 5)."""
+    from guanxi.service.selectors import ticket_list
+    from guanxi.workspaces.models import Team
+
+    with workspace_context(world.ws_a):
+        team = Team.objects.first() or Team.objects.create(name="一线")
+        for i in range(5):
+            ticket_create(actor=world.olivia, customer=customers["sam_c"], subject=f"t{i}", team_id=team.pk)
+        qs = ticket_list(actor=world.olivia, team_id=team.pk, open_only=True).order_by("-id")[:51]
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL enable_seqscan = off")
+        plan = qs.explain()
+        assert "ticket_ws_team_open_idx" in plan and "Sort" not in plan, plan
+        assert [t.subject for t in qs] == ["t4", "t3", "t2", "t1", "t0"]
