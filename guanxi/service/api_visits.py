@@ -102,6 +102,10 @@ class PortalLinkOut(Schema):
     expires_at: dt.datetime
 
 
+class PortalRevokedOut(Schema):
+    revoked_at: dt.datetime = Field(description="Links made at or before this moment no longer work.")
+
+
 def _decode(f: FileIn, field: str) -> Upload:
     try:
         return Upload(name=f.name, content=base64.b64decode(f.content_base64, validate=True))
@@ -185,3 +189,14 @@ def visit_cancel(request: HttpRequest, visit_id: int, payload: CancelIn) -> obje
 def portal_link_add(request: HttpRequest, customer_id: int, payload: PortalLinkIn) -> Status:
     link = portal.portal_link_create(actor=member(request), customer_id=customer_id, days=payload.days)
     return Status(201, {"url": link.url, "expires_at": link.expires_at})
+
+
+@router.post(
+    "/customers/{customer_id}/portal-link/revoke",
+    response={200: PortalRevokedOut, **ERRORS},
+    summary="Withdraw a customer's portal links",
+    description="Every portal link of the customer made until now stops working at once (the page says the link "
+    "was withdrawn); links made afterwards work. Audited.",
+)
+def portal_link_revoke(request: HttpRequest, customer_id: int) -> dict:
+    return {"revoked_at": portal.portal_links_revoke(actor=member(request), customer_id=customer_id)}

@@ -78,9 +78,39 @@ class PortalExpired(Exception):
     """The token was genuine but its time is up."""
 
 
+class PortalRevoked(Exception):
+    """The token was genuine but the customer's links were revoked after it was issued."""
+
+
+def portal_links_revoke(*, actor: Membership, customer_id: int) -> dt.datetime:
+    """Revoke every portal link of one customer issued until now (links made later work). Needs service edit
+    rights, like making a link. Audited. Returns the time of revocation."""
+    from guanxi.service.models import PortalRevocation  # noqa: PLC0415
+
+    permissions.require(actor, Module.SERVICE, "edit")
+    customer = get_customer_for(actor, customer_id)
+    now = timezone.now()
+    with transaction.atomic():
+        PortalRevocation.objects.update_or_create(
+            customer=customer, defaults={"revoked_at": now, "revoked_by": actor.user}
+        )
+        audit_record(
+            workspace=actor.workspace, actor=actor.user, action="portal.revoke", obj=customer,
+            changes={"revoked_at": now.isoformat()},
+        )  # fmt: skip
+    return now
+
+
+def _issued_at(signer: signing.TimestampSigner, token: str) -> dt.datetime:
+    """When a genuine token was signed (whole seconds: the signer's own timestamp field)."""
+    _value, stamp, _sig = token.rsplit(signer.sep, 2)
+    return dt.datetime.fromtimestamp(signing.b62_decode(stamp), tz=dt.UTC)
+
+
 def portal_access(token: str) -> PortalAccess | None:
     """The workspace and customer a token opens; None for a forged, altered or unknown one. Raises PortalExpired for
-    a genuine token past its days. Cross-tenant by nature: the signed token is the only key."""
+    a genuine token past its days, PortalRevoked for one issued before its customer's links were revoked.
+    Cross-tenant by nature: the signed token is the only key."""
     if not token or len(token) > 300:
         return None
     signer = signing.TimestampSigner(salt=_SALT)
@@ -98,9 +128,17 @@ def portal_access(token: str) -> PortalAccess | None:
     if ws is None:
         return None
     from guanxi.core.context import workspace_context  # noqa: PLC0415
+    from guanxi.service.models import PortalRevocation  # noqa: PLC0415
 
     with workspace_context(ws):
         row = Customer.objects.filter(pk=customer_id).values_list("pk", "merged_into_id").first()
-    if row is None:
-        return None
+        if row is None:
+            return None
+        # revoked at or after the second the link was signed (a link made in the same second is revoked too); a
+        # merged-away customer's link is revoked with the survivor's
+        if PortalRevocation.objects.filter(
+            customer_id__in={int(customer_id), int(row[1] or row[0])},
+            revoked_at__gte=_issued_at(signer, token),
+        ).exists():
+            raise PortalRevoked()
     return PortalAccess(workspace=ws, customer_id=int(row[1] or row[0]))  # a merged customer: the survivor

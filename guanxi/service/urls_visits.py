@@ -10,4 +10,9 @@ urlpatterns = [
     path("visits/<int:visit_id>/action/", views_visits.visit_action_view, name="visit_action"),
     path("tickets/<int:ticket_id>/visits/", views_visits.visit_schedule_view, name="visit_schedule"),
     path("customers/<int:customer_id>/portal-link/", views_visits.portal_link_view, name="portal_link"),
+    path(
+        "customers/<int:customer_id>/portal-link/revoke/",
+        views_visits.portal_revoke_view,
+        name="portal_revoke",
+    ),
 ]

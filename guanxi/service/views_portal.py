@@ -27,15 +27,17 @@ def _access(token: str) -> tuple[portal.PortalAccess | None, HttpResponse | None
         access = portal.portal_access(token)
     except portal.PortalExpired:
         return None, _gone(expired=True)
+    except portal.PortalRevoked:
+        return None, _gone(revoked=True)
     if access is None:
-        return None, _gone(expired=False)
+        return None, _gone()
     return access, None
 
 
-def _gone(*, expired: bool) -> HttpResponse:
+def _gone(*, expired: bool = False, revoked: bool = False) -> HttpResponse:
     from django.template.loader import render_to_string  # noqa: PLC0415
 
-    html = render_to_string("service/portal_gone.html", {"expired": expired})
+    html = render_to_string("service/portal_gone.html", {"expired": expired, "revoked": revoked})
     return HttpResponse(html, status=404)
 
 

@@ -145,3 +145,18 @@ def portal_link_view(request: HttpRequest, customer_id: int) -> HttpResponse:
         "service/portal_link.html",
         {"link": link, "customer": get_customer_for(request.membership, customer_id)},
     )
+
+
+@member_required(Module.SERVICE, "edit")
+def portal_revoke_view(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """GET: ask to confirm; POST: withdraw every portal link of the customer made until now."""
+    from guanxi.customers.selectors import get_customer_for  # noqa: PLC0415
+
+    customer = get_customer_for(request.membership, customer_id)
+    if request.method == "POST":
+        portal.portal_links_revoke(actor=request.membership, customer_id=customer.pk)
+        messages.success(
+            request, _("The customer's portal links no longer work. A new link can be made any time.")
+        )
+        return redirect("customers:detail", customer.pk)
+    return render(request, "service/portal_revoke.html", {"customer": customer})

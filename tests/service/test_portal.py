@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from unittest import mock
 
 import pytest
@@ -14,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from guanxi.core.context import workspace_context
+from guanxi.ledger.models import AuditEvent
 from guanxi.service import portal
 from guanxi.service.models import Ticket, TicketMessage
 from guanxi.service.services.complaints import complaint_record, complaint_report_result
@@ -158,3 +160,49 @@ def test_making_a_link(world, customers, api_for):  # noqa: F811
         403,
         404,
     )
+
+
+def test_withdrawing_a_customers_links(world, customers, tickets, api_for):  # noqa: F811
+    """A withdrawn link answers 404 saying so, and changes nothing; a link made afterwards works; another customer's
+    link is untouched; only members with service edit rights in the workspace may withdraw; audited."""
+    old = _link(world, customers["sam_c"])
+    other = _link(world, customers["sue_c"])
+    c = Client()
+    assert c.get(old).status_code == 200
+    with mock.patch("django.core.signing.time.time", return_value=time.time() - 5):
+        older = _link(world, customers["sam_c"])  # made five seconds ago
+    assert_error(
+        api_for(world.rita).post(f"/customers/{customers['sam_c'].pk}/portal-link/revoke"), 403, "forbidden"
+    )
+    assert_error(
+        api_for(world.oscar).post(f"/customers/{customers['sam_c'].pk}/portal-link/revoke"), 404, "not_found"
+    )
+    assert c.get(old).status_code == 200  # refused attempts changed nothing
+
+    r = api_for(world.alice).post(f"/customers/{customers['sam_c'].pk}/portal-link/revoke")
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    for link in (old, older):
+        page = c.get(link)
+        assert page.status_code == 404 and "withdrawn" in page.content.decode()
+    r = c.post(old, {"subject": "撤销后提交"})
+    assert r.status_code == 404
+    with workspace_context(world.ws_a):
+        assert not Ticket.objects.filter(subject="撤销后提交").exists()
+        assert AuditEvent.objects.filter(
+            action="portal.revoke", object_id=str(customers["sam_c"].pk)
+        ).exists()
+    assert c.get(other).status_code == 200  # another customer's link still works
+
+    with mock.patch("django.core.signing.time.time", return_value=time.time() + 2):
+        fresh = _link(world, customers["sam_c"])  # made after the withdrawal
+    with mock.patch("django.core.signing.time.time", return_value=time.time() + 3):
+        assert c.get(fresh).status_code == 200
+
+    # the page: a confirmation first (GET changes nothing), then the POST withdraws
+    web = world.client_for(world.alice)
+    url = f"/service/customers/{customers['sue_c'].pk}/portal-link/revoke/"
+    confirm = web.get(url)
+    assert confirm.status_code == 200 and "portal-revoke-confirm" in confirm.content.decode()
+    assert c.get(other).status_code == 200
+    assert web.post(url).status_code == 302
+    assert c.get(other).status_code == 404

@@ -60,6 +60,9 @@ from guanxi.service.models.knowledge import (  # noqa: E402,F401
     ArticleVersion,
     CannedReply,
 )
+
+# --- customer portal links revoked ---
+from guanxi.service.models.portal import PortalRevocation  # noqa: E402,F401
 from guanxi.service.models.surveys import (  # noqa: E402,F401
     InvitationSource,
     QuestionKind,
