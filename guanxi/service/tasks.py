@@ -115,3 +115,46 @@ def crisis_check_all() -> None:
     for ws in Workspace.objects.filter(pk__in=ws_ids):
         with workspace_context(ws):
             crisis_check(now=now)
+
+
+@db_task(retries=3, retry_delay=60)
+def send_visit_notice(visit_id: int) -> None:
+    """Mail a technician their new field visit (when, where, which customer and ticket, the note, a link), in their
+    language. Gets only the id; a visit cancelled by now, or a technician without an email, is not mailed."""
+    from django.conf import settings
+    from django.urls import reverse
+    from django.utils import timezone, translation
+
+    from guanxi.core import rls
+    from guanxi.service.models import FieldVisit, VisitStatus
+
+    with rls.bypass():
+        row = FieldVisit.all_workspaces.select_related("workspace").filter(pk=visit_id).first()
+    if row is None:
+        return
+    with workspace_context(row.workspace):
+        visit = FieldVisit.objects.select_related("technician", "ticket__customer").get(pk=visit_id)
+        tech = visit.technician
+        if visit.status == VisitStatus.CANCELLED or not tech.email:
+            return
+        with translation.override(tech.language or row.workspace.language or settings.LANGUAGE_CODE):
+            start = timezone.localtime(visit.slot_start).strftime("%Y-%m-%d %H:%M")
+            when = f"{start}-{timezone.localtime(visit.slot_end):%H:%M}"
+            link = settings.GUANXI_BASE_URL.rstrip("/") + reverse("service:visit_detail", args=[visit.pk])
+            lines = [
+                _("You have a field visit."),
+                "",
+                _("When: %(time)s") % {"time": when},
+                _("Customer: %(name)s") % {"name": visit.ticket.customer.name},
+                _("Where: %(place)s") % {"place": visit.address or "—"},
+                _("Ticket #%(id)s: %(subject)s") % {"id": visit.ticket_id, "subject": visit.ticket.subject},
+            ]
+            if visit.note:
+                lines += ["", visit.note]
+            lines += ["", link, "", row.workspace.name]
+            EmailMessage(
+                subject=_("Field visit %(time)s: %(name)s")
+                % {"time": when, "name": visit.ticket.customer.name},
+                body="\n".join(lines),
+                to=[tech.email],
+            ).send()

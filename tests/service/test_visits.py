@@ -213,3 +213,43 @@ def test_visit_list_queries_do_not_grow_with_rows(world, customers, ticket, api_
     with CaptureQueriesContext(connection) as six:
         assert len(api.get("/visits").json()["items"]) == 6
     assert len(six) == len(one)
+
+
+def test_the_technician_is_told_in_app_and_by_email_in_their_language(
+    world, customers, ticket, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from guanxi.sales.models import ActivityNotification
+
+    sue = world.sue.user
+    sue.language, sue.email = "en", "sue@example.com"
+    sue.save(update_fields=["language", "email"])
+    with workspace_context(world.ws_a), django_capture_on_commit_callbacks(execute=True):
+        v = svc.visit_schedule(actor=world.alice, ticket=ticket, technician_id=sue.pk, slot_start=SLOT,
+                               slot_end=SLOT + dt.timedelta(hours=2), address="上海市徐汇区漕溪北路1号", note="带密封胶")  # fmt: skip
+    with workspace_context(world.ws_a):
+        notices = list(ActivityNotification.objects.filter(user=sue))
+        assert [n.url for n in notices] == [f"/service/visits/{v.pk}/"]
+        assert (
+            notices[0].title.startswith("Field visit 2026-12-01 09:00-11:00")
+            and f"#{ticket.pk}" in notices[0].title
+        )
+        # nobody else was told
+        assert not ActivityNotification.objects.exclude(user=sue).exists()
+    assert len(mail.outbox) == 1
+    sent = mail.outbox[0]
+    assert sent.to == ["sue@example.com"] and sent.subject.startswith("Field visit 2026-12-01 09:00-11:00")
+    assert "漕溪北路" in sent.body and "带密封胶" in sent.body and f"/service/visits/{v.pk}/" in sent.body
+
+    # a failed booking (double booking) tells nobody
+    with (
+        workspace_context(world.ws_a),
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(ValidationFailed),
+    ):
+        svc.visit_schedule(actor=world.alice, ticket=ticket, technician_id=sue.pk, slot_start=SLOT,
+                           slot_end=SLOT + dt.timedelta(hours=1))  # fmt: skip
+    with workspace_context(world.ws_a):
+        assert ActivityNotification.objects.filter(user=sue).count() == 1
+    assert len(mail.outbox) == 1

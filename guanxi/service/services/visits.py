@@ -163,7 +163,35 @@ def visit_schedule(
             },
             visit.address,
         )
+        _notify_technician(visit, t, tech)
     return visit
+
+
+def _notify_technician(visit: FieldVisit, ticket: Ticket, tech: Membership) -> None:
+    """Tell the technician of a new visit: an in-app notice (站内通知, the bell's list, pushed live over the
+    websocket) in their language, and an email (a background job) once the booking has committed."""
+    from django.urls import reverse  # noqa: PLC0415
+    from django.utils import translation  # noqa: PLC0415
+
+    from guanxi.core.realtime import notify_user  # noqa: PLC0415
+    from guanxi.sales.models import ActivityNotification  # noqa: PLC0415
+    from guanxi.service import tasks  # noqa: PLC0415
+
+    user = tech.user
+    with translation.override(user.language or ticket.workspace.language or None):
+        title = _("Field visit %(start)s-%(end)s at %(customer)s (ticket #%(id)s)") % {
+            "start": timezone.localtime(visit.slot_start).strftime("%Y-%m-%d %H:%M"),
+            "end": timezone.localtime(visit.slot_end).strftime("%H:%M"),
+            "customer": ticket.customer.name,
+            "id": ticket.pk,
+        }
+    url = reverse("service:visit_detail", args=[visit.pk])
+    notice = ActivityNotification.objects.create(
+        user_id=user.pk, title=title[:300], url=url, created_at=timezone.now()
+    )
+    payload = {"type": "service.visit_scheduled", "visit_id": visit.pk, "message": notice.title, "url": url}
+    transaction.on_commit(lambda: notify_user(user.pk, payload))
+    transaction.on_commit(lambda: tasks.send_visit_notice(visit.pk))
 
 
 def _customer_address(ticket: Ticket) -> str:
