@@ -257,3 +257,21 @@ def test_a_retried_incoming_event_creates_no_second_call(world):
     post(a, type="incoming", call_id="c10", to=NUMBER, **{"from": "+8613700000005"})
     post(a, type="incoming", call_id="c10", to=NUMBER, **{"from": "+8613700000005"})
     assert Call.all_workspaces.filter(external_id="c10").count() == 1
+
+
+def test_a_number_another_workspace_owns_is_refused_and_unchanged(world):
+    """Numbers are unique across workspaces (the engine finds the workspace by the number called): another workspace
+    may not take one. Under row-level security the owner's row is invisible to the asker, so the check must still
+    see it (a 409, not a database error)."""
+    from guanxi.core.errors import Conflict
+    from guanxi.telephony import services
+    from guanxi.telephony.models import PhoneNumber
+
+    objs = tel_objects(world)
+    with workspace_context(world.ws_b), pytest.raises(Conflict):
+        services.phone_number_assign(actor=world.oscar, number=NUMBER)
+    with workspace_context(world.ws_a):
+        number = PhoneNumber.objects.get(number=NUMBER)
+        assert number.menu_id == objs["tel_menu"].pk
+    with workspace_context(world.ws_b):
+        assert not PhoneNumber.objects.exists()
