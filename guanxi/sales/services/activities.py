@@ -473,22 +473,36 @@ def _deliver_reminder(activity: Activity, *, now: dt.datetime) -> None:
         "subject": activity.subject,
     }
     url = reverse("sales:activity_detail", args=[activity.pk])
-    notice = ActivityNotification.objects.create(
-        user_id=activity.owner_id, activity=activity, title=title[:300], url=url, created_at=now
-    )
-    payload = {
-        "type": "sales.activity_reminder",
-        "activity_id": activity.pk,
-        "notification_id": notice.pk,
-        "message": notice.title,
-        "url": url,
-    }
-    transaction.on_commit(lambda uid=activity.owner_id, p=payload: notify_user(uid, p))
+    notice = notice_send(
+        user_id=activity.owner_id, title=title, url=url, event="sales.activity_reminder", activity=activity,
+        now=now, activity_id=activity.pk,
+    )  # fmt: skip
     if activity_settings_for(activity.owner_id).email_reminders:
         transaction.on_commit(lambda nid=notice.pk: tasks_activities.send_activity_reminder_email(nid))
 
 
 # --- notices -------------------------------------------------------------------------------------------------------
+
+
+def notice_send(
+    *,
+    user_id: int,
+    title: str,
+    url: str,
+    event: str,
+    activity: Activity | None = None,
+    now: dt.datetime | None = None,
+    **extra: Any,
+) -> ActivityNotification:
+    """An in-app notice (站内通知) for one member in the current workspace (the bell's list), pushed live over their
+    websocket once the transaction commits. ``event`` names it for the page's script; ``extra`` goes with the push.
+    Any module may tell a member something this way (reminders, a field visit booked for a technician)."""
+    notice = ActivityNotification.objects.create(
+        user_id=user_id, activity=activity, title=title[:300], url=url, created_at=now or timezone.now()
+    )
+    payload = {"type": event, "notification_id": notice.pk, "message": notice.title, "url": url, **extra}
+    transaction.on_commit(lambda: notify_user(user_id, payload))
+    return notice
 
 
 def notification_mark_read(*, actor: Membership, notification_id: int | None = None) -> int:

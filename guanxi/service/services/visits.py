@@ -173,8 +173,7 @@ def _notify_technician(visit: FieldVisit, ticket: Ticket, tech: Membership) -> N
     from django.urls import reverse  # noqa: PLC0415
     from django.utils import translation  # noqa: PLC0415
 
-    from guanxi.core.realtime import notify_user  # noqa: PLC0415
-    from guanxi.sales.models import ActivityNotification  # noqa: PLC0415
+    from guanxi.sales.services.activities import notice_send  # noqa: PLC0415
     from guanxi.service import tasks  # noqa: PLC0415
 
     user = tech.user
@@ -186,11 +185,7 @@ def _notify_technician(visit: FieldVisit, ticket: Ticket, tech: Membership) -> N
             "id": ticket.pk,
         }
     url = reverse("service:visit_detail", args=[visit.pk])
-    notice = ActivityNotification.objects.create(
-        user_id=user.pk, title=title[:300], url=url, created_at=timezone.now()
-    )
-    payload = {"type": "service.visit_scheduled", "visit_id": visit.pk, "message": notice.title, "url": url}
-    transaction.on_commit(lambda: notify_user(user.pk, payload))
+    notice_send(user_id=user.pk, title=title, url=url, event="service.visit_scheduled", visit_id=visit.pk)
     transaction.on_commit(lambda: tasks.send_visit_notice(visit.pk))
 
 
