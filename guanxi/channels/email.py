@@ -55,7 +55,7 @@ from guanxi.core.context import require_workspace
 from guanxi.core.crypto import decrypt_str, encrypt_str
 from guanxi.core.errors import ValidationFailed
 from guanxi.ledger.services import audit_record
-from guanxi.service.services.inbound import _body, _parse, _sender
+from guanxi.service.services.inbound import mail_body, mail_sender, parse_mail
 from guanxi.workspaces.models import Membership
 
 log = logging.getLogger("guanxi.channels.email")
@@ -202,10 +202,10 @@ def email_receive(
     returns what it became). Refuses a malformed mail naming the field; nothing is stored then."""
     require_workspace()
     now = now or timezone.now()
-    msg = _parse(raw)
-    name, sender = _sender(msg)
+    msg = parse_mail(raw)
+    name, sender = mail_sender(msg)
     sender = sender.lower()
-    body = (_body(msg) or "").strip()[: cc.MAX_BODY]
+    body = (mail_body(msg) or "").strip()[: cc.MAX_BODY]
     subject = " ".join(str(msg.get("Subject", "") or "").split())[:300]
     message_id = _message_id(msg, raw)
     refs = _MSGID.findall(f"{msg.get('In-Reply-To', '') or ''} {msg.get('References', '') or ''}")

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from guanxi.service.smtp_inbound import InboundHandler, _one_line
+from guanxi.service.smtp_inbound import InboundHandler, one_line
 
 log = logging.getLogger("guanxi.channels.smtp")
 
@@ -41,7 +41,7 @@ class ConversationInboundHandler(InboundHandler):
         except AppError as exc:
             detail = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
             log.info("inbound mail refused: %s", detail)
-            return _one_line(f"554 5.6.0 Message refused: {detail}")
+            return one_line(f"554 5.6.0 Message refused: {detail}")
         except Exception:  # the sender retries; nothing half-stored (one transaction)
             log.exception("inbound mail failed")
             return "451 4.3.0 Temporary failure, please try again later"

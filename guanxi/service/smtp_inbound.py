@@ -65,7 +65,7 @@ class InboundHandler:
         except AppError as exc:
             detail = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
             log.info("inbound mail refused: %s", detail)
-            return _one_line(f"554 5.6.0 Message refused: {detail}")
+            return one_line(f"554 5.6.0 Message refused: {detail}")
         except Exception:  # the sender retries a temporary failure; nothing half-stored (one transaction)
             log.exception("inbound mail failed")
             return "451 4.3.0 Temporary failure, please try again later"
@@ -75,7 +75,7 @@ class InboundHandler:
         return f"250 2.0.0 OK: {verb} ticket #{result.ticket.pk}"
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """An SMTP reply is one line of ASCII (without SMTPUTF8): fold newlines, replace other characters, cap the
     length. The full text is in the log."""
     return " ".join(str(text).split()).encode("ascii", "replace").decode("ascii")[:400]

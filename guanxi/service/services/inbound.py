@@ -30,7 +30,7 @@ class InboundResult:
     created: bool
 
 
-def _parse(raw: bytes) -> EmailMessage:
+def parse_mail(raw: bytes) -> EmailMessage:
     if not raw or not raw.strip():
         raise ValidationFailed(fields={"message": _("The message is empty.")})
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -50,7 +50,7 @@ def _parse(raw: bytes) -> EmailMessage:
     return msg
 
 
-def _sender(msg: EmailMessage) -> tuple[str, str]:
+def mail_sender(msg: EmailMessage) -> tuple[str, str]:
     try:
         addrs = getaddresses([str(msg.get("From", ""))])
     except Exception:  # noqa: BLE001
@@ -61,7 +61,7 @@ def _sender(msg: EmailMessage) -> tuple[str, str]:
     return name.strip(), email.strip()
 
 
-def _body(msg: EmailMessage) -> str:
+def mail_body(msg: EmailMessage) -> str:
     try:
         part = msg.get_body(preferencelist=("plain", "html"))
         text = part.get_content() if part is not None else ""
@@ -115,9 +115,9 @@ def ticket_from_email(*, raw: bytes) -> InboundResult:
     """Turn a raw email into a ticket (new) or a customer message on the ticket it answers. Runs in the receiving
     workspace's context. The sender is matched to a customer by email (or a customer is created). Idempotent on
     the Message-ID: a redelivered message returns the same ticket."""
-    msg = _parse(raw)
-    name, email = _sender(msg)
-    body = _body(msg)
+    msg = parse_mail(raw)
+    name, email = mail_sender(msg)
+    body = mail_body(msg)
     files = _attachments(msg)
     checked = check_uploads(files)  # type/size/content before anything is written
     message_id = (_MSGID.findall(str(msg.get("Message-ID", ""))) or [""])[0][:300]
