@@ -3,6 +3,7 @@ naming the field, and delete after a confirmation page. Changes are for members 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -97,27 +98,18 @@ def sla_form_view(request: HttpRequest, policy_id: int | None = None) -> HttpRes
     """New policy (no id) or edit one."""
     policy = sla_services.sla_policy_get(policy_id) if policy_id is not None else None
     _require_admin(request)
-    values, errors = _sla_values(policy), {}
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "").strip() for k in SLA_FORM_FIELDS}
-        values["is_active"] = request.POST.get("is_active") == "on"
-        if values["category_id"].isdigit():
-            values["category_id"] = int(values["category_id"])
-        try:
-            if policy is None:
-                policy = sla_services.sla_policy_create(actor=request.membership, **values)
-            else:
-                sla_services.sla_policy_update(actor=request.membership, policy_id=policy.pk, **values)
-        except ValidationFailed as exc:
-            errors = exc.fields
-        else:
-            messages.success(request, _("SLA policy “%(name)s” saved.") % {"name": values["name"]})
-            return redirect("service:sla_list")
-    return render(
+    return _edit_form(
         request,
-        "service/sla_form.html",
-        {"policy": policy, "values": values, "errors": errors, **_choices()},
-        status=422 if errors else 200,
+        obj=policy,
+        initial=_sla_values(policy),
+        fields=SLA_FORM_FIELDS,
+        id_fields=("category_id",),
+        create=sla_services.sla_policy_create,
+        update=lambda **v: sla_services.sla_policy_update(policy_id=policy.pk, **v),
+        saved=_("SLA policy “%(name)s” saved."),
+        list_url="service:sla_list",
+        template="service/sla_form.html",
+        context_name="policy",
     )
 
 
@@ -126,22 +118,17 @@ def sla_form_view(request: HttpRequest, policy_id: int | None = None) -> HttpRes
 def sla_delete_view(request: HttpRequest, policy_id: int) -> HttpResponse:
     policy = sla_services.sla_policy_get(policy_id)
     _require_admin(request)
-    if request.method == "POST":
-        sla_services.sla_policy_delete(actor=request.membership, policy_id=policy.pk)
-        messages.success(request, _("SLA policy “%(name)s” deleted.") % {"name": policy.name})
-        return redirect("service:sla_list")
-    return render(
+    return _confirm_delete(
         request,
-        "web/confirm.html",
-        {
-            "title": _("Delete the SLA policy “%(name)s”?") % {"name": policy.name},
-            "body": _(
-                "New tickets will no longer get its targets. Tickets that use it keep the deadlines already "
-                "computed but are no longer watched for warnings and breaches under it."
-            ),
-            "confirm_label": _("Delete policy"),
-            "cancel_url": reverse("service:sla_list"),
-        },
+        delete=lambda: sla_services.sla_policy_delete(actor=request.membership, policy_id=policy.pk),
+        deleted=_("SLA policy “%(name)s” deleted.") % {"name": policy.name},
+        list_url="service:sla_list",
+        title=_("Delete the SLA policy “%(name)s”?") % {"name": policy.name},
+        body=_(
+            "New tickets will no longer get its targets. Tickets that use it keep the deadlines already "
+            "computed but are no longer watched for warnings and breaches under it."
+        ),
+        confirm_label=_("Delete policy"),
     )
 
 
@@ -170,28 +157,18 @@ def rule_form_view(request: HttpRequest, ticket_rule_id: int | None = None) -> H
     """New rule (no id) or edit one."""
     rule = rule_services.ticket_rule_get(ticket_rule_id) if ticket_rule_id is not None else None
     _require_admin(request)
-    values, errors = _rule_values(rule), {}
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "").strip() for k in RULE_FORM_FIELDS}
-        values["is_active"] = request.POST.get("is_active") == "on"
-        for k in ("category_id", "team_id"):
-            if values[k].isdigit():
-                values[k] = int(values[k])
-        try:
-            if rule is None:
-                rule = rule_services.ticket_rule_create(actor=request.membership, **values)
-            else:
-                rule_services.ticket_rule_update(actor=request.membership, rule_id=rule.pk, **values)
-        except ValidationFailed as exc:
-            errors = exc.fields
-        else:
-            messages.success(request, _("Assignment rule “%(name)s” saved.") % {"name": values["name"]})
-            return redirect("service:rule_list")
-    return render(
+    return _edit_form(
         request,
-        "service/rule_form.html",
-        {"rule": rule, "values": values, "errors": errors, **_choices()},
-        status=422 if errors else 200,
+        obj=rule,
+        initial=_rule_values(rule),
+        fields=RULE_FORM_FIELDS,
+        id_fields=("category_id", "team_id"),
+        create=rule_services.ticket_rule_create,
+        update=lambda **v: rule_services.ticket_rule_update(rule_id=rule.pk, **v),
+        saved=_("Assignment rule “%(name)s” saved."),
+        list_url="service:rule_list",
+        template="service/rule_form.html",
+        context_name="rule",
     )
 
 
@@ -200,19 +177,74 @@ def rule_form_view(request: HttpRequest, ticket_rule_id: int | None = None) -> H
 def rule_delete_view(request: HttpRequest, ticket_rule_id: int) -> HttpResponse:
     rule = rule_services.ticket_rule_get(ticket_rule_id)
     _require_admin(request)
+    return _confirm_delete(
+        request,
+        delete=lambda: rule_services.ticket_rule_delete(actor=request.membership, rule_id=rule.pk),
+        deleted=_("Assignment rule “%(name)s” deleted.") % {"name": rule.name},
+        list_url="service:rule_list",
+        title=_("Delete the assignment rule “%(name)s”?") % {"name": rule.name},
+        body=_("New tickets will no longer be routed by it. Tickets already assigned keep their assignee."),
+        confirm_label=_("Delete rule"),
+    )
+
+
+# --- the two shapes every setup page here has ------------------------------------------------------------------------
+def _edit_form(
+    request: HttpRequest,
+    *,
+    obj: Any,
+    initial: dict[str, Any],
+    fields: tuple[str, ...] | list[str],
+    id_fields: tuple[str, ...],
+    create: Callable[..., Any],
+    update: Callable[..., Any],
+    saved: str,
+    list_url: str,
+    template: str,
+    context_name: str,
+) -> HttpResponse:
+    """A create-or-edit form: GET shows ``initial``; POST reads ``fields`` (plus the ``is_active`` checkbox, with
+    ``id_fields`` as ints when numeric), calls ``create`` (no ``obj``) or ``update`` with the actor, and goes back to
+    the list; a refusal shows the form again with each field's error (422)."""
+    values, errors = initial, {}
     if request.method == "POST":
-        rule_services.ticket_rule_delete(actor=request.membership, rule_id=rule.pk)
-        messages.success(request, _("Assignment rule “%(name)s” deleted.") % {"name": rule.name})
-        return redirect("service:rule_list")
+        values = {k: request.POST.get(k, "").strip() for k in fields}
+        values["is_active"] = request.POST.get("is_active") == "on"
+        for k in id_fields:
+            if values[k].isdigit():
+                values[k] = int(values[k])
+        try:
+            (create if obj is None else update)(actor=request.membership, **values)
+        except ValidationFailed as exc:
+            errors = exc.fields
+        else:
+            messages.success(request, saved % {"name": values["name"]})
+            return redirect(list_url)
+    return render(
+        request,
+        template,
+        {context_name: obj, "values": values, "errors": errors, **_choices()},
+        status=422 if errors else 200,
+    )
+
+
+def _confirm_delete(
+    request: HttpRequest,
+    *,
+    delete: Callable[[], Any],
+    deleted: str,
+    list_url: str,
+    title: str,
+    body: str,
+    confirm_label: str,
+) -> HttpResponse:
+    """GET: the confirmation page (web/confirm.html); POST: ``delete()``, then back to the list."""
+    if request.method == "POST":
+        delete()
+        messages.success(request, deleted)
+        return redirect(list_url)
     return render(
         request,
         "web/confirm.html",
-        {
-            "title": _("Delete the assignment rule “%(name)s”?") % {"name": rule.name},
-            "body": _(
-                "New tickets will no longer be routed by it. Tickets already assigned keep their assignee."
-            ),
-            "confirm_label": _("Delete rule"),
-            "cancel_url": reverse("service:rule_list"),
-        },
+        {"title": title, "body": body, "confirm_label": confirm_label, "cancel_url": reverse(list_url)},
     )
