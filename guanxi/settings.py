@@ -255,7 +255,7 @@ LOGGING = {
     },
     "handlers": {
         "console": {
-            "class": "logging.StreamHandler",
+            "class": "guanxi.core.logging.StderrHandler",
             "filters": ["request_id"],
             "formatter": "json" if CONFIG.log_json else "text",
         }

@@ -4,8 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+from typing import Any, TextIO
 
 from guanxi.core.context import get_request_id
+
+
+class StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted, not the one it was
+    built with: a process that swaps stderr (a daemon redirecting it, a test capturing it) and closes the old one
+    must not turn every later log line into "I/O operation on closed file"."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(
+        self, _value: Any
+    ) -> None:  # StreamHandler.__init__ and setStream assign it; always use stderr
+        pass
 
 
 class RequestIdFilter(logging.Filter):
