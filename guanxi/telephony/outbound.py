@@ -230,6 +230,10 @@ def entry_skip(*, actor: Membership, entry_id: Any, note: str = "") -> OutboundE
         entry = _entry_for_work(actor, entry_id)
         if entry.status in (EntryStatus.DONE, EntryStatus.SKIPPED):
             raise Conflict(_("This entry is already worked."), code="entry_worked")
+        if entry.status == EntryStatus.CALLING:
+            raise Conflict(
+                _("This customer is being called: record the result instead."), code="entry_calling"
+            )
         entry.status, entry.note, entry.done_at = EntryStatus.SKIPPED, (note or "").strip(), timezone.now()
         entry.save(update_fields=["status", "note", "done_at"])
         audit_record(workspace=actor.workspace, actor=actor.user, action="tel.outbound.skip", obj=entry,
