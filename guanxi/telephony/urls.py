@@ -24,4 +24,8 @@ urlpatterns = [
         views.outbound_result_view,
         name="outbound_result",
     ),
+    path("ivr/", views.ivr_list_view, name="ivr_list"),
+    path("ivr/<int:menu_id>/", views.ivr_menu_view, name="ivr_menu"),
+    path("ivr/<int:menu_id>/number/", views.ivr_number_view, name="ivr_number"),
+    path("ivr/<int:menu_id>/nodes/<slug:key>/delete/", views.ivr_node_delete_view, name="ivr_node_delete"),
 ]

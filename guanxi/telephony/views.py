@@ -372,3 +372,156 @@ def outbound_close_view(request: HttpRequest, list_id: int) -> HttpResponse:
         request, _("List closed.") if olist.status == OutboundListStatus.CLOSED else _("List reopened.")
     )
     return redirect("telephony:outbound_detail", list_id)
+
+
+# --- IVR editor ------------------------------------------------------------------------------------------------------
+NODE_FIELDS = ("key", "kind", "prompt", "next", "closed_next", "max_digits", "timeout", "retries", "max_wait",
+               "max_record", "workflow_id")  # fmt: skip
+
+
+@member_required(Module.CONTACT_CENTER, "edit")
+@require_http_methods(["GET", "POST"])
+def ivr_list_view(request: HttpRequest) -> HttpResponse:
+    """The workspace's IVR menus (supervisors), each with its numbers and how many problems it has; a new menu."""
+    from guanxi.contact_center import routing
+    from guanxi.telephony import ivr
+    from guanxi.telephony.models import IvrMenu, PhoneNumber
+
+    actor = request.membership
+    routing.require_supervisor(actor)
+    error, name = "", ""
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        try:
+            menu = services.ivr_menu_create(actor=actor, name=name)
+        except ValidationFailed as exc:
+            error = _error_text(exc)
+        else:
+            messages.success(request, _("Menu created: add its first node."))
+            return redirect("telephony:ivr_menu", menu.pk)
+    menus = list(IvrMenu.objects.order_by("name"))
+    numbers: dict[int, list[str]] = {}
+    for n in PhoneNumber.objects.exclude(menu=None).order_by("number"):
+        numbers.setdefault(n.menu_id, []).append(n.number)
+    rows = [(m, numbers.get(m.pk, []), len(ivr.menu_problems(m))) for m in menus]
+    return render(request, "telephony/ivr_list.html", {"rows": rows, "error": error, "name": name},
+                  status=422 if error else 200)  # fmt: skip
+
+
+def _node_form_values(node: Any) -> dict[str, Any]:
+    from guanxi.telephony import ivr
+
+    if node is None:
+        return {"kind": "menu", "max_digits": 1, "timeout": 5, "retries": 2, "max_wait": 60, "max_record": 60}
+    return {
+        "key": node.key, "kind": node.kind, "prompt": node.prompt, "next": node.next, "closed_next": node.closed_next,
+        "choices": ", ".join(f"{d}={k}" for d, k in sorted((node.choices or {}).items())),
+        "hours": ivr.hours_text(node.hours), "holidays": " ".join(node.holidays or []),
+        "max_digits": node.max_digits, "timeout": node.timeout, "retries": node.retries, "max_wait": node.max_wait,
+        "max_record": node.max_record, "workflow_id": node.workflow_id or "", "audio": node.audio,
+    }  # fmt: skip
+
+
+@member_required(Module.CONTACT_CENTER, "edit")
+@require_http_methods(["GET", "POST"])
+def ivr_menu_view(request: HttpRequest, menu_id: int) -> HttpResponse:
+    """One menu: its tree, its problems (each naming the node), the numbers pointing at it, and the node form
+    (``?node=<key>`` edits a node; POST saves one, with an optional audio upload)."""
+    from guanxi.contact_center.models import Workflow
+    from guanxi.telephony import ivr
+    from guanxi.telephony.models import IvrNode, NodeKind, PhoneNumber
+
+    actor = request.membership
+    menu = services.get_menu_for(actor, menu_id)
+    editing = None
+    if request.GET.get("node"):
+        editing = IvrNode.objects.filter(menu=menu, key=request.GET["node"]).first()
+        if editing is None:
+            raise Http404
+    values = _node_form_values(editing)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        post = request.POST
+        values = {k: post.get(k, "").strip() for k in (*NODE_FIELDS, "choices", "hours", "holidays")}
+        data: dict[str, Any] = {k: values[k] for k in NODE_FIELDS}
+        choices = ivr.parse_choices(values["choices"])
+        hours = ivr.parse_hours(values["hours"])
+        if isinstance(choices, str):
+            errors["choices"] = choices
+        if isinstance(hours, str):
+            errors["hours"] = hours
+        data["choices"] = choices if isinstance(choices, dict) else {}
+        data["hours"] = hours if isinstance(hours, dict) else {}
+        data["holidays"] = [d for d in re.split(r"[\s,，]+", values["holidays"]) if d]
+        upload = request.FILES.get("audio")
+        audio = (upload.read(ivr.AUDIO_MAX_BYTES + 1), upload.name) if upload else None
+        if not errors:
+            try:
+                node = ivr.node_save(actor=actor, menu_id=menu.pk, data=data, audio=audio,
+                                     is_root=post.get("is_root") == "1")  # fmt: skip
+            except ValidationFailed as exc:
+                errors = exc.fields or {"key": exc.message}
+            else:
+                messages.success(request, _("Node %(key)s saved.") % {"key": node.key})
+                return redirect(reverse("telephony:ivr_menu", args=[menu.pk]) + f"#node-{node.key}")
+    menu.refresh_from_db()
+    rows, unreachable = ivr.menu_tree(menu)
+    ctx = {
+        "menu": menu, "rows": rows, "unreachable": unreachable, "problems": ivr.menu_problems(menu),
+        "values": values, "errors": errors, "editing": editing, "kinds": NodeKind.choices,
+        "workflows": list(Workflow.objects.order_by("name")),
+        "numbers": list(PhoneNumber.objects.filter(menu=menu).order_by("number")),
+        "keys": sorted(IvrNode.objects.filter(menu=menu).values_list("key", flat=True)),
+    }  # fmt: skip
+    return render(request, "telephony/ivr_menu.html", ctx, status=422 if errors else 200)
+
+
+@member_required(Module.CONTACT_CENTER, "edit")
+@require_http_methods(["GET", "POST"])
+def ivr_node_delete_view(request: HttpRequest, menu_id: int, key: str) -> HttpResponse:
+    """Confirm, then delete a node; the confirmation names the nodes that point at it."""
+    from guanxi.telephony import ivr
+    from guanxi.telephony.models import IvrNode
+
+    actor = request.membership
+    menu = services.get_menu_for(actor, menu_id)
+    node = IvrNode.objects.filter(menu=menu, key=key).first()
+    if node is None:
+        raise Http404
+    back = reverse("telephony:ivr_menu", args=[menu.pk])
+    if request.method == "POST":
+        referrers = ivr.node_delete(actor=actor, menu_id=menu.pk, key=key)
+        msg = _("Node %(key)s deleted.") % {"key": key}
+        if referrers:
+            msg += " " + _("Fix the nodes that pointed at it: %(keys)s.") % {"keys": ", ".join(referrers)}
+        messages.success(request, msg)
+        return redirect(back)
+    referrers = [n.key for n in ivr.node_referrers(menu, key)]
+    body = _("Delete node %(key)s (%(kind)s) from menu %(menu)s?") % {
+        "key": key, "kind": node.get_kind_display(), "menu": menu.name}  # fmt: skip
+    if referrers:
+        body += " " + _("These nodes point at it and will need a new target: %(keys)s.") % {
+            "keys": ", ".join(referrers)
+        }
+    if menu.root_id == node.pk:
+        body += " " + _("It is the menu's first node: callers will hear nothing until you choose another.")
+    return render(request, "web/confirm.html", {"title": _("Delete node %(key)s") % {"key": key}, "body": body,
+                                                "confirm_label": _("Delete node"), "cancel_url": back})  # fmt: skip
+
+
+@member_required(Module.CONTACT_CENTER, "edit")
+@require_POST
+def ivr_number_view(request: HttpRequest, menu_id: int) -> HttpResponse:
+    """Point a number at this menu (refused while the menu has problems)."""
+    from guanxi.telephony import ivr
+
+    try:
+        found = ivr.number_assign(actor=request.membership, menu_id=menu_id, number=request.POST.get("number", ""),
+                                  label=request.POST.get("label", ""))  # fmt: skip
+    except NotFound:
+        raise
+    except AppError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("%(number)s now answers with this menu.") % {"number": found.number})
+    return redirect("telephony:ivr_menu", menu_id)

@@ -69,7 +69,9 @@ def tel_call_objects(world: Any) -> dict[str, Any]:
     from guanxi.customers.models import Customer
     from guanxi.telephony.models import OutboundEntry, OutboundList
 
-    olist = OutboundList.all_workspaces.create(workspace=world.ws_a, name="张三丰 新品", purpose="13800138000")
+    olist = OutboundList.all_workspaces.create(
+        workspace=world.ws_a, name="张三丰 新品", purpose="13800138000"
+    )
     customer = Customer.all_workspaces.filter(workspace=world.ws_a, name="张三丰").first()
     entry = None
     if customer is not None:
