@@ -79,4 +79,11 @@ def tel_call_objects(world: Any) -> dict[str, Any]:
             workspace=world.ws_a, outbound_list=olist, customer=customer, number="+8613800138000",
             assignee=world.sam.user, note="张三丰",
         )  # fmt: skip
-    return {"tel_call": call, "tel_outbound_list": olist, "tel_outbound_entry": entry}
+    from guanxi.telephony.models import IvrMenu, IvrNode
+
+    menu = IvrMenu.all_workspaces.create(workspace=world.ws_a, name="张三丰 菜单")
+    root = IvrNode.all_workspaces.create(workspace=world.ws_a, menu=menu, key="root", kind="message",
+                                         prompt="张三丰 13800138000")  # fmt: skip
+    menu.root = root
+    menu.save(update_fields=["root"])
+    return {"tel_call": call, "tel_outbound_list": olist, "tel_outbound_entry": entry, "tel_menu": menu}
