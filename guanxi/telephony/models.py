@@ -208,6 +208,8 @@ class Call(TenantModel):
             models.Index(fields=["external_id"], name="tel_call_external_idx"),  # events find their leg by it
             models.Index(fields=["workspace", "caller", "-id"], name="tel_call_ws_caller_idx"),
             models.Index(fields=["workspace", "agent", "-id"], name="tel_call_ws_agent_idx"),
+            # the number filter (caller OR called): outbound calls have the customer's number as called
+            models.Index(fields=["workspace", "called", "-id"], name="tel_call_ws_called_idx"),
             # the reaper: open legs by last heartbeat
             models.Index(fields=["heartbeat_at"], name="tel_call_open_hb_idx", condition=~Q(state="ended")),
         ]
