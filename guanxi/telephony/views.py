@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -240,11 +241,13 @@ def click_to_call_view(request: HttpRequest, customer_id: int) -> HttpResponse:
     except NotFound:
         raise
     except AppError as exc:
+        if request.htmx:
+            return HttpResponse(f'<p class="field-error" role="alert">{escape(_error_text(exc))}</p>')
         messages.error(request, _error_text(exc))
         return redirect(back)
-    messages.success(request, _("Your phone will ring now; pick it up and the customer is called."))
-    if request.htmx:
+    if request.htmx:  # the card polls the call's state in place
         return render(request, "telephony/_call_status.html", {"call": call})
+    messages.success(request, _("Your phone will ring now; pick it up and the customer is called."))
     return redirect(back)
 
 

@@ -13,7 +13,9 @@ from guanxi.telephony.models import Call
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: query plans of the call list"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs PostgreSQL: query plans of the call list"
+    ),
 ]
 
 

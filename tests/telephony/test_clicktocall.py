@@ -128,6 +128,9 @@ def test_the_button_on_the_customer_page_and_its_status(world, customers):
     assert call.agent.user == world.sam.user
     status = c.get(f"/telephony/calls/{call.pk}/status/")
     assert status.status_code == 200 and "every 2s" in status.content.decode()
+    # with htmx: the status card in place, and a refusal as an alert (one call at a time)
+    r = c.post(f"/telephony/customers/{customers['sam_c'].pk}/call/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and 'role="alert"' in r.content.decode()
     # a read-only member sees no button and may not call
     rita = world.client_for(world.rita)
     assert "/call/" not in rita.get(f"/customers/{customers['sam_c'].pk}/").content.decode()

@@ -7,106 +7,216 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contact_center', '0004_agent_presence_log'),
-        ('customers', '0010_phone_fragment_trigram_index'),
-        ('telephony', '0001_calls_ivr_callbacks'),
-        ('workspaces', '0002_personal_data_module'),
+        ("contact_center", "0004_agent_presence_log"),
+        ("customers", "0010_phone_fragment_trigram_index"),
+        ("telephony", "0001_calls_ivr_callbacks"),
+        ("workspaces", "0002_personal_data_module"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OutboundEntry',
+            name="OutboundEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(blank=True, max_length=64, verbose_name='number')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('status', models.CharField(choices=[('pending', 'To do'), ('calling', 'Calling'), ('done', 'Done'), ('skipped', 'Skipped')], default='pending', max_length=8, verbose_name='status')),
-                ('result', models.CharField(blank=True, choices=[('interested', 'Interested'), ('not_interested', 'Not interested'), ('call_back', 'Call again later'), ('no_answer', 'No answer'), ('wrong_number', 'Wrong number'), ('do_not_call', 'Do not call again'), ('sent', 'Message sent')], max_length=16, verbose_name='result')),
-                ('note', models.TextField(blank=True, verbose_name='note')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, verbose_name='attempts')),
-                ('done_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(blank=True, max_length=64, verbose_name="number")),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "To do"),
+                            ("calling", "Calling"),
+                            ("done", "Done"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "result",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("interested", "Interested"),
+                            ("not_interested", "Not interested"),
+                            ("call_back", "Call again later"),
+                            ("no_answer", "No answer"),
+                            ("wrong_number", "Wrong number"),
+                            ("do_not_call", "Do not call again"),
+                            ("sent", "Message sent"),
+                        ],
+                        max_length=16,
+                        verbose_name="result",
+                    ),
+                ),
+                ("note", models.TextField(blank=True, verbose_name="note")),
+                ("attempts", models.PositiveSmallIntegerField(default=0, verbose_name="attempts")),
+                ("done_at", models.DateTimeField(blank=True, null=True)),
             ],
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='OutboundList',
+            name="OutboundList",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('channel', models.CharField(choices=[('call', 'Calls'), ('message', 'Messages')], default='call', max_length=8, verbose_name='channel')),
-                ('purpose', models.TextField(blank=True, verbose_name='purpose')),
-                ('segment', models.JSONField(blank=True, default=dict, verbose_name='segment')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed')], default='open', max_length=8, verbose_name='status')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("call", "Calls"), ("message", "Messages")],
+                        default="call",
+                        max_length=8,
+                        verbose_name="channel",
+                    ),
+                ),
+                ("purpose", models.TextField(blank=True, verbose_name="purpose")),
+                ("segment", models.JSONField(blank=True, default=dict, verbose_name="segment")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("closed", "Closed")],
+                        default="open",
+                        max_length=8,
+                        verbose_name="status",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_workspaces', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_workspaces", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AlterField(
-            model_name='call',
-            name='kind',
-            field=models.CharField(choices=[('inbound', 'Inbound call'), ('agent', 'Agent leg'), ('callback_agent', 'Callback: agent leg'), ('callback_customer', 'Callback: customer leg'), ('outbound', 'Click-to-call'), ('outbound_customer', 'Click-to-call: customer leg')], default='inbound', max_length=18, verbose_name='leg'),
+            model_name="call",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("inbound", "Inbound call"),
+                    ("agent", "Agent leg"),
+                    ("callback_agent", "Callback: agent leg"),
+                    ("callback_customer", "Callback: customer leg"),
+                    ("outbound", "Click-to-call"),
+                    ("outbound_customer", "Click-to-call: customer leg"),
+                ],
+                default="inbound",
+                max_length=18,
+                verbose_name="leg",
+            ),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['workspace', 'called', '-id'], name='tel_call_ws_called_idx'),
+            model_name="call",
+            index=models.Index(fields=["workspace", "called", "-id"], name="tel_call_ws_called_idx"),
         ),
         migrations.AddField(
-            model_name='outboundentry',
-            name='assignee',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='agent'),
+            model_name="outboundentry",
+            name="assignee",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="agent",
+            ),
         ),
         migrations.AddField(
-            model_name='outboundentry',
-            name='call',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='telephony.call'),
+            model_name="outboundentry",
+            name="call",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="telephony.call",
+            ),
         ),
         migrations.AddField(
-            model_name='outboundentry',
-            name='customer',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.customer', verbose_name='customer'),
+            model_name="outboundentry",
+            name="customer",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="customers.customer",
+                verbose_name="customer",
+            ),
         ),
         migrations.AddField(
-            model_name='outboundentry',
-            name='workspace',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+            model_name="outboundentry",
+            name="workspace",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="workspaces.workspace",
+            ),
         ),
         migrations.AddField(
-            model_name='outboundlist',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="outboundlist",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='outboundlist',
-            name='workspace',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+            model_name="outboundlist",
+            name="workspace",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="workspaces.workspace",
+            ),
         ),
         migrations.AddField(
-            model_name='outboundentry',
-            name='outbound_list',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='telephony.outboundlist'),
+            model_name="outboundentry",
+            name="outbound_list",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="entries",
+                to="telephony.outboundlist",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='outboundlist',
-            constraint=models.UniqueConstraint(fields=('workspace', 'name'), name='tel_outlist_unique_name'),
+            model_name="outboundlist",
+            constraint=models.UniqueConstraint(fields=("workspace", "name"), name="tel_outlist_unique_name"),
         ),
         migrations.AddIndex(
-            model_name='outboundentry',
-            index=models.Index(fields=['workspace', 'outbound_list', 'assignee', 'status', 'position'], name='tel_entry_next_idx'),
+            model_name="outboundentry",
+            index=models.Index(
+                fields=["workspace", "outbound_list", "assignee", "status", "position"],
+                name="tel_entry_next_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='outboundentry',
-            constraint=models.UniqueConstraint(fields=('workspace', 'outbound_list', 'customer'), name='tel_entry_unique'),
+            model_name="outboundentry",
+            constraint=models.UniqueConstraint(
+                fields=("workspace", "outbound_list", "customer"), name="tel_entry_unique"
+            ),
         ),
     ]
