@@ -2,7 +2,7 @@
 
 Through the Django test client in-process (``GET /telephony/calls/`` signed in as the demo workspace's owner: the
 session, permissions, filters, keyset page of 50 and the template), for: the newest page, a disposition, an agent,
-a whole number, yesterday's date range, and walking to the next page. Calls are inserted by SQL (half inbound
+a whole number, yesterday's date range, one day 80 days back, and walking to the next page. Calls are inserted by SQL (half inbound
 calls with an agent leg each, spread over 90 days).
 
     python benchmarks/call_list.py [--sqlite] [--calls N] [--customers N] [--runs 3] [--queries 100]
@@ -84,12 +84,14 @@ def main() -> None:
         return res
 
     yesterday = (timezone.localdate() - dt.timedelta(days=1)).isoformat()
+    day80 = (timezone.localdate() - dt.timedelta(days=80)).isoformat()
     cases = {
         "newest": lambda i: {},
         "disposition": lambda i: {"disposition": "voicemail"},
         "agent": lambda i: {"agent": data["agents"][i % len(data["agents"])]},
         "number": lambda i: {"number": f"+86138{(i * 7919) % args.calls:08d}"},
         "yesterday": lambda i: {"from": yesterday, "to": yesterday},
+        "day_80_back": lambda i: {"from": day80, "to": day80},
     }
     runs: dict[str, list[dict]] = {k: [] for k in [*cases, "next_page", "baseline_pk_fetch"]}
     from guanxi.telephony.models import Call

@@ -198,6 +198,8 @@ def telephony_calls(
         actor=member(request), q=q, disposition=disposition, agent_user_id=agent_user_id, queue_id=queue_id,
         customer_id=customer_id, number=e164, started_from=started_from, started_before=started_before,
     )  # fmt: skip
+    if started_from or started_before:  # a time range: by start (index tel_call_ws_started_idx)
+        return paginate(qs, order=("-started_at", "-id"), limit=limit, cursor=cursor, salt="started")
     return paginate(qs, order=("-id",), limit=limit, cursor=cursor)
 
 

@@ -210,6 +210,8 @@ class Call(TenantModel):
             models.Index(fields=["workspace", "agent", "-id"], name="tel_call_ws_agent_idx"),
             # the number filter (caller OR called): outbound calls have the customer's number as called
             models.Index(fields=["workspace", "called", "-id"], name="tel_call_ws_called_idx"),
+            # a date range: newest first by start (keyset on started_at, id), wherever in time the range is
+            models.Index(fields=["workspace", "-started_at", "-id"], name="tel_call_ws_started_idx"),
             # the reaper: open legs by last heartbeat
             models.Index(fields=["heartbeat_at"], name="tel_call_open_hb_idx", condition=~Q(state="ended")),
         ]

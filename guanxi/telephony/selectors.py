@@ -89,3 +89,13 @@ def get_call_for_recording(actor: Membership, call_id: Any) -> Call:
     top_id = (found.parent.parent_id or found.parent_id) if found.parent_id else found.pk
     get_call_for(actor, top_id)
     return found
+
+
+def after_call(qs: QuerySet[Call], before_id: int | None) -> QuerySet[Call]:
+    """The calls after call ``before_id`` in (started_at, id) descending order: the keyset of a date-range page."""
+    if not before_id:
+        return qs
+    anchor = Call.objects.filter(pk=before_id).values_list("started_at", flat=True).first()
+    if anchor is None:
+        return qs.none()
+    return qs.filter(started_at__lte=anchor).exclude(started_at=anchor, pk__gte=before_id)

@@ -95,9 +95,11 @@ def call_list_view(request: HttpRequest) -> HttpResponse:
             started_before=_local_midnight(date_to + dt.timedelta(days=1)) if date_to else None,
         )  # fmt: skip
         before = _int(get.get("before"))
-        if before:
-            qs = qs.filter(pk__lt=before)
-        rows = list(qs.order_by("-id")[: PAGE_SIZE + 1])
+        if date_from or date_to:  # newest first by start: index tel_call_ws_started_idx wherever the range is
+            qs = selectors.after_call(qs.order_by("-started_at", "-id"), before)
+        else:
+            qs = qs.filter(pk__lt=before).order_by("-id") if before else qs.order_by("-id")
+        rows = list(qs[: PAGE_SIZE + 1])
         next_before = rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None
     else:
         selectors.call_list(actor=actor)  # the permission check still applies

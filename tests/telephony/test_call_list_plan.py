@@ -3,6 +3,8 @@ workspace's calls (what keeps the page fast at a million calls: benchmarks/call_
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -35,3 +37,9 @@ def test_the_call_list_pages_walk_an_index_backwards(world):
         assert "Sort" not in later.explain() and [c.external_id for c in later] == ["plan-1", "plan-0"]
         by_number = selectors.call_list(actor=world.olivia, number="+8613800138003").order_by("-id")[:51]
         assert [c.external_id for c in by_number] == ["plan-3"]
+        # a date range, wherever it is in time: by start, walking tel_call_ws_started_idx, no sort
+        dated = selectors.call_list(actor=world.olivia, started_from=now - dt.timedelta(days=1),
+                                    started_before=now + dt.timedelta(seconds=1)).order_by("-started_at", "-id")[:51]  # fmt: skip
+        plan = dated.explain()
+        assert "tel_call_ws_started_idx" in plan and "Sort" not in plan, plan
+        assert len(list(dated)) == 5

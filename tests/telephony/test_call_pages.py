@@ -100,6 +100,23 @@ def test_keyset_pages(world, customers, monkeypatch):
     assert [x.pk for x in second.context["calls"]] == [answered.pk] and second.context["next_before"] is None
 
 
+def test_date_range_pages_go_by_start_time(world, customers, monkeypatch):
+    from guanxi.telephony import views
+
+    answered, abandoned, old = _calls(world, customers)
+    with workspace_context(world.ws_a):  # a record written late for a call that started earlier
+        late = Call.objects.create(external_id="p4", caller="+8613600136000", called=NUMBER, state="ended",
+                                   started_at=old.started_at + dt.timedelta(minutes=1), disposition="answered")  # fmt: skip
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    c = world.client_for(world.olivia)
+    since = (timezone.localdate() - dt.timedelta(days=1)).isoformat()
+    first = c.get("/telephony/calls/", {"from": since})
+    assert [x.pk for x in first.context["calls"]] == [abandoned.pk, answered.pk]  # same start: newer id first
+    second = c.get("/telephony/calls/", {"from": since, "before": first.context["next_before"]})
+    assert [x.pk for x in second.context["calls"]] == [late.pk, old.pk]
+    assert "before=" in first.content.decode() and "from=" in first.content.decode()
+
+
 def test_agents_see_their_own_calls_and_others_nothing(world, customers):
     answered, abandoned, _old = _calls(world, customers)
     sam = world.client_for(world.sam)
@@ -177,5 +194,11 @@ def test_call_records_api_filters(world, customers):
     since = (timezone.now() - dt.timedelta(hours=1)).isoformat()
     r = api.get("/telephony/calls", started_from=since)
     assert {x["id"] for x in r.json()["items"]} == {answered.pk, abandoned.pk}
+    r = api.get("/telephony/calls", started_from=(timezone.now() - dt.timedelta(days=2)).isoformat(), limit=2)
+    page = r.json()
+    assert [x["id"] for x in page["items"]] == [abandoned.pk, answered.pk] and page["next_cursor"]
+    r = api.get("/telephony/calls", started_from=(timezone.now() - dt.timedelta(days=2)).isoformat(), limit=2,
+                cursor=page["next_cursor"])  # fmt: skip
+    assert [x["id"] for x in r.json()["items"]] == [old.pk]
     r = api.get("/telephony/calls", number="12")
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "number"
