@@ -28,4 +28,5 @@ urlpatterns = [
     path("ivr/<int:menu_id>/", views.ivr_menu_view, name="ivr_menu"),
     path("ivr/<int:menu_id>/number/", views.ivr_number_view, name="ivr_number"),
     path("ivr/<int:menu_id>/nodes/<slug:key>/delete/", views.ivr_node_delete_view, name="ivr_node_delete"),
+    path("ivr/<int:menu_id>/nodes/<slug:key>/audio/", views.ivr_node_audio_view, name="ivr_node_audio"),
 ]

@@ -530,3 +530,27 @@ def ivr_number_view(request: HttpRequest, menu_id: int) -> HttpResponse:
     else:
         messages.success(request, _("%(number)s now answers with this menu.") % {"number": found.number})
     return redirect("telephony:ivr_menu", menu_id)
+
+
+@member_required(Module.CONTACT_CENTER, "edit")
+def ivr_node_audio_view(request: HttpRequest, menu_id: int, key: str) -> HttpResponse:
+    """What a caller hears at a node: its uploaded audio, else its text spoken by espeak-ng (made on first use);
+    supervisors only, Range requests answered. 404 when the node has neither, or the speech tools are missing."""
+    from guanxi.telephony.models import IvrNode
+
+    menu = services.get_menu_for(request.membership, menu_id)
+    node = IvrNode.objects.filter(menu=menu, key=key).first()
+    if node is None:
+        raise Http404
+    rel = node.audio or (prompts.prompt_for_text(node.prompt) if node.prompt else "")
+    if not rel:
+        raise Http404
+    try:
+        path = prompts.resolve(rel)
+    except ValueError:
+        raise Http404 from None
+    if not path.is_file():
+        raise Http404
+    resp = _ranged(request, path, "audio/wav")
+    resp["Cache-Control"] = "private, no-store"
+    return resp

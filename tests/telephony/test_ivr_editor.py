@@ -174,3 +174,20 @@ def test_new_menu_from_the_list_page(world):
         p.message == "The menu has no first node."
         for p in c.get(f"/telephony/ivr/{menu.pk}/").context["problems"]
     )
+
+
+@pytest.mark.skipif(
+    not prompts.tts_available(), reason="needs espeak-ng and sox (Debian) to speak text prompts"
+)
+def test_hear_a_nodes_prompt_in_the_editor(world):
+    objs = tel_objects(world)
+    menu = objs["tel_menu"]
+    c = world.client_for(world.olivia)
+    edit = c.get(f"/telephony/ivr/{menu.pk}/", {"node": "root"})
+    url = f"/telephony/ivr/{menu.pk}/nodes/root/audio/"
+    assert url in edit.content.decode()
+    r = c.get(url, HTTP_RANGE="bytes=0-11")
+    assert r.status_code == 206 and b"".join(r.streaming_content)[:4] == b"RIFF"
+    assert c.get(f"/telephony/ivr/{menu.pk}/nodes/orders/audio/").status_code == 404  # no prompt there
+    assert world.client_for(world.sam).get(url).status_code == 403
+    assert world.client_for(world.oscar).get(url).status_code in (403, 404)
