@@ -92,6 +92,11 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "visit_id": lambda w, objs: objs["visit"].pk,
     # telephony (branch sip)
     "call_id": lambda w, objs: objs["tel_call"].pk,
+    # outbound lists (branch telp)
+    "list_id": lambda w, objs: objs["tel_outbound_list"].pk,
+    "entry_id": lambda w, objs: objs["tel_outbound_entry"].pk,
+    "menu_id": lambda w, objs: objs["tel_menu"].pk,
+    "key": lambda w, objs: "root",
 }
 
 # Values that must never appear in what the outsider receives.

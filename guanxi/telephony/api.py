@@ -176,8 +176,30 @@ def telephony_calls(
     agent_user_id: int | None = None,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,
+    queue_id: int | None = None,
+    customer_id: int | None = None,
+    number: str = Query(
+        "", max_length=40, description="a whole number (caller or called), E.164 after normalising"
+    ),
+    started_from: dt.datetime | None = None,
+    started_before: dt.datetime | None = None,
 ) -> dict:
-    qs = selectors.call_list(actor=member(request), q=q, disposition=disposition, agent_user_id=agent_user_id)
+    e164 = ""
+    if number.strip():
+        from guanxi.customers.normalize import InvalidValue, normalize_phone
+
+        try:
+            e164 = normalize_phone(number).e164
+        except InvalidValue:
+            raise ValidationFailed(
+                fields={"number": _("Enter a phone number like +8613800138000.")}
+            ) from None
+    qs = selectors.call_list(
+        actor=member(request), q=q, disposition=disposition, agent_user_id=agent_user_id, queue_id=queue_id,
+        customer_id=customer_id, number=e164, started_from=started_from, started_before=started_before,
+    )  # fmt: skip
+    if started_from or started_before:  # a time range: by start (index tel_call_ws_started_idx)
+        return paginate(qs, order=("-started_at", "-id"), limit=limit, cursor=cursor, salt="started")
     return paginate(qs, order=("-id",), limit=limit, cursor=cursor)
 
 

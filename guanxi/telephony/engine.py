@@ -646,7 +646,9 @@ def handle_event(ev: dict[str, Any], *, now: dt.datetime | None = None) -> dict[
     now = now or timezone.now()
     kind = ev["type"]
     if kind == "poll":
-        return {"call_id": "", "verbs": callbacks_due(now)}
+        from guanxi.telephony import clicktocall
+
+        return {"call_id": "", "verbs": callbacks_due(now) + clicktocall.due(now)}
     if kind == "incoming":
         return _incoming(ev, now)
     probe = (
@@ -663,7 +665,11 @@ def handle_event(ev: dict[str, Any], *, now: dt.datetime | None = None) -> dict[
         if call.state != CallState.ENDED:
             call.heartbeat_at = now
         verbs: list[Verb] = []
-        if kind == "answered":
+        if call.kind in (LegKind.OUTBOUND, LegKind.OUTBOUND_CUSTOMER) and kind != "recording":
+            from guanxi.telephony import clicktocall
+
+            verbs = clicktocall.on_event(call, kind, ev, now)
+        elif kind == "answered":
             if call.state == CallState.ENDED:
                 verbs = [hangup("already_ended")]
             elif call.answered_at is None:

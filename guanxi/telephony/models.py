@@ -9,6 +9,7 @@ stops sending heartbeats is closed by the reaper with the cause ``worker_lost``.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -122,6 +123,7 @@ class LegKind(models.TextChoices):
     CALLBACK_AGENT = "callback_agent", _("Callback: agent leg")
     CALLBACK_CUSTOMER = "callback_customer", _("Callback: customer leg")
     OUTBOUND = "outbound", _("Click-to-call")
+    OUTBOUND_CUSTOMER = "outbound_customer", _("Click-to-call: customer leg")
 
 
 class CallState(models.TextChoices):
@@ -206,6 +208,10 @@ class Call(TenantModel):
             models.Index(fields=["external_id"], name="tel_call_external_idx"),  # events find their leg by it
             models.Index(fields=["workspace", "caller", "-id"], name="tel_call_ws_caller_idx"),
             models.Index(fields=["workspace", "agent", "-id"], name="tel_call_ws_agent_idx"),
+            # the number filter (caller OR called): outbound calls have the customer's number as called
+            models.Index(fields=["workspace", "called", "-id"], name="tel_call_ws_called_idx"),
+            # a date range: newest first by start (keyset on started_at, id), wherever in time the range is
+            models.Index(fields=["workspace", "-started_at", "-id"], name="tel_call_ws_started_idx"),
             # the reaper: open legs by last heartbeat
             models.Index(fields=["heartbeat_at"], name="tel_call_open_hb_idx", condition=~Q(state="ended")),
         ]
@@ -259,3 +265,95 @@ class UnroutedCall(models.Model):
     called = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=200)
     at = models.DateTimeField(auto_now_add=True)
+
+
+# --- outbound lists (呼出) -------------------------------------------------------------------------------------------
+class OutboundChannel(models.TextChoices):
+    CALL = "call", _("Calls")
+    MESSAGE = "message", _("Messages")
+
+
+class OutboundListStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
+class OutboundList(TenantModel):
+    """A call or message list (呼出名单) built from a customer segment (the customer list's filter, kept in
+    ``segment``), its entries assigned to agents who work them by preview dialling."""
+
+    name = models.CharField(_("name"), max_length=100)
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=OutboundChannel.choices, default=OutboundChannel.CALL
+    )
+    purpose = models.TextField(_("purpose"), blank=True)  # what the agent says: "our new product ..."
+    segment = models.JSONField(_("segment"), default=dict, blank=True)  # customer-list filter params
+    status = models.CharField(
+        _("status"), max_length=8, choices=OutboundListStatus.choices, default=OutboundListStatus.OPEN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="tel_outlist_unique_name")]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EntryStatus(models.TextChoices):
+    PENDING = "pending", _("To do")
+    CALLING = "calling", _("Calling")
+    DONE = "done", _("Done")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class EntryResult(models.TextChoices):
+    INTERESTED = "interested", _("Interested")
+    NOT_INTERESTED = "not_interested", _("Not interested")
+    CALL_BACK = "call_back", _("Call again later")
+    NO_ANSWER = "no_answer", _("No answer")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    DO_NOT_CALL = "do_not_call", _("Do not call again")
+    SENT = "sent", _("Message sent")
+
+
+class OutboundEntry(TenantModel):
+    """One customer on an outbound list, assigned to an agent (a member), with the result of working it."""
+
+    outbound_list = models.ForeignKey(OutboundList, on_delete=models.CASCADE, related_name="entries")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+        verbose_name=_("customer"),
+    )  # fmt: skip
+    number = models.CharField(_("number"), max_length=64, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("agent"),
+    )  # fmt: skip
+    position = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        _("status"), max_length=8, choices=EntryStatus.choices, default=EntryStatus.PENDING
+    )
+    result = models.CharField(_("result"), max_length=16, choices=EntryResult.choices, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "outbound_list", "customer"], name="tel_entry_unique"
+            )
+        ]
+        indexes = [
+            # the agent's next entry: pending ones of a list in order
+            models.Index(
+                fields=["workspace", "outbound_list", "assignee", "status", "position"],
+                name="tel_entry_next_idx",
+            ),  # fmt: skip
+        ]

@@ -66,4 +66,24 @@ def tel_call_objects(world: Any) -> dict[str, Any]:
         workspace=world.ws_a, external_id="iso-1", caller="+8613800138000", called=NUMBER,
         started_at=timezone.now(), notes="张三丰 13800138000",
     )  # fmt: skip
-    return {"tel_call": call}
+    from guanxi.customers.models import Customer
+    from guanxi.telephony.models import OutboundEntry, OutboundList
+
+    olist = OutboundList.all_workspaces.create(
+        workspace=world.ws_a, name="张三丰 新品", purpose="13800138000"
+    )
+    customer = Customer.all_workspaces.filter(workspace=world.ws_a, name="张三丰").first()
+    entry = None
+    if customer is not None:
+        entry = OutboundEntry.all_workspaces.create(
+            workspace=world.ws_a, outbound_list=olist, customer=customer, number="+8613800138000",
+            assignee=world.sam.user, note="张三丰",
+        )  # fmt: skip
+    from guanxi.telephony.models import IvrMenu, IvrNode
+
+    menu = IvrMenu.all_workspaces.create(workspace=world.ws_a, name="张三丰 菜单")
+    root = IvrNode.all_workspaces.create(workspace=world.ws_a, menu=menu, key="root", kind="message",
+                                         prompt="张三丰 13800138000")  # fmt: skip
+    menu.root = root
+    menu.save(update_fields=["root"])
+    return {"tel_call": call, "tel_outbound_list": olist, "tel_outbound_entry": entry, "tel_menu": menu}
