@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 
 
@@ -131,10 +131,42 @@ def _sqlite_stage(cur, table: str, cols: Sequence[str], rows: list[tuple], kind:
     return stage
 
 
+def _copy_direct(table: str, cols: Sequence[str], rows: list[dict], data: list[tuple]) -> None:
+    """PostgreSQL: ``COPY`` straight into the table, as its owner (``COPY FROM`` does not run under row-level
+    security), which saves writing and reading a staging table. Every row must belong to the current workspace
+    (checked here, before anything is written): the policy the owner skips is then kept by construction."""
+    from guanxi.core import rls
+    from guanxi.core.context import require_workspace
+
+    ws_id = require_workspace().pk
+    if any(r["workspace_id"] != ws_id for r in rows):
+        raise ValueError(f"{table}: a row of another workspace in a direct COPY")
+    col_sql = ", ".join(f'"{c}"' for c in cols)
+    # A savepoint inside the bypass: a refused row (the unique import reference of a rerun) rolls back to it, so
+    # leaving the bypass can still reset the connection and the caller sees the IntegrityError itself.
+    with (
+        rls.bypass(),
+        transaction.atomic(),
+        connection.cursor() as cur,
+        connection.wrap_database_errors,
+        cur.cursor.copy(f'COPY "{table}" ({col_sql}) FROM STDIN') as copy,
+    ):
+        for row in data:
+            copy.write_row(row)
+
+
 def bulk_insert(
-    model: type[models.Model], rows: list[dict], *, with_pk: bool = False, ignore_conflicts: bool = False
+    model: type[models.Model],
+    rows: list[dict],
+    *,
+    with_pk: bool = False,
+    ignore_conflicts: bool = False,
+    direct: bool = False,
 ) -> None:
-    """Insert ``rows`` (dicts by attname; missing fields take the model default)."""
+    """Insert ``rows`` (dicts by attname; missing fields take the model default).
+
+    ``direct``: on PostgreSQL, ``COPY`` straight into the table as its owner (``_copy_direct``), for rows that
+    cannot conflict (a customer this transaction created, and its phones, emails, addresses and tags)."""
     if not rows:
         return
     fields = _fields(model, with_pk)
@@ -142,6 +174,9 @@ def bulk_insert(
     data = _tuples(fields, rows)
     table = model._meta.db_table
     col_sql = ", ".join(f'"{c}"' for c in cols)
+    if direct and not ignore_conflicts and connection.vendor == "postgresql":
+        _copy_direct(table, cols, rows, data)
+        return
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
             stage = _stage(cur, table, cols, "ins")
@@ -218,9 +253,19 @@ def lookup(model: type[models.Model], column: str, values: Iterable, select: Seq
                 [param],
             )
             return [tuple(row[1:]) for row in cur.fetchall() if row[0] == ws.pk]
+        # The distinct values joined to the table (one index probe each, nested loop) rather than
+        # ``"{where}" = ANY(%s)``: measured at 790k customers, 5,000 phones 55 ms against 150-180 ms, 3,000 emails
+        # 40 ms against 90 ms (docs/benchmarks.md).
+        tcols = ", ".join(f't."{by_name.get(c, c)}"' for c in select)
+        field = next(f for f in model._meta.concrete_fields if f.column == where)
+        # text[], not varchar(n)[]: a cast to varchar(n) would cut an over-long value into a false match
+        kind = (
+            "text" if isinstance(field, (models.CharField, models.TextField)) else field.db_type(connection)
+        )
         cur.execute(
-            f'SELECT {cols} FROM "{table}" WHERE workspace_id = %s AND "{where}" {match}',  # noqa: S608
-            [ws.pk, param],
+            f"SELECT {tcols} FROM (SELECT DISTINCT x FROM unnest(%s::{kind}[]) AS u(x)) AS v "  # noqa: S608
+            f'JOIN "{table}" AS t ON t.workspace_id = %s AND t."{where}" = v.x',
+            [param, ws.pk],
         )
         return [tuple(row) for row in cur.fetchall()]
 

@@ -288,7 +288,7 @@ def process_chunk(
         rec.values["id"] = cid
     for rec in records.values():
         _finish(rec, now)
-    bulk_insert(Customer, [r.values for r in new], with_pk=True)
+    bulk_insert(Customer, [r.values for r in new], with_pk=True, direct=True)
     bulk_update(Customer, [r.values for r in records.values() if not r.is_new], UPDATE_FIELDS)
     _write_details(job.workspace_id, list(records.values()))
     if rejected:
@@ -338,6 +338,17 @@ def _finish(rec: Record, now) -> None:  # type: ignore[no-untyped-def]
 
 
 def _write_details(workspace_id: int, records: list[Record]) -> None:
+    """The phones, emails, addresses and tags of the chunk's customers: those of customers this chunk created
+    cannot conflict with anything (COPY straight into the tables on PostgreSQL), an updated customer's go
+    through the staging table, skipping what it has already."""
+    new = [r for r in records if r.is_new]
+    _write_detail_rows(workspace_id, new, direct=True)
+    _write_detail_rows(workspace_id, [r for r in records if not r.is_new], direct=False)
+
+
+def _write_detail_rows(workspace_id: int, records: list[Record], *, direct: bool) -> None:
+    if not records:
+        return
     phones, emails, addresses, tag_links = [], [], [], []
     for rec in records:
         cid = rec.values["id"]
@@ -353,9 +364,9 @@ def _write_details(workspace_id: int, records: list[Record]) -> None:
             addresses.append({"workspace_id": workspace_id, "customer_id": cid, "province": province,
                               "city": city, "district": district, "street": street, "is_primary": i == 0})  # fmt: skip
         tag_links.extend((cid, t) for t in rec.tags)
-    bulk_insert(CustomerPhone, phones, ignore_conflicts=True)
-    bulk_insert(CustomerEmail, emails, ignore_conflicts=True)
-    bulk_insert(CustomerAddress, addresses)
+    bulk_insert(CustomerPhone, phones, ignore_conflicts=not direct, direct=direct)
+    bulk_insert(CustomerEmail, emails, ignore_conflicts=not direct, direct=direct)
+    bulk_insert(CustomerAddress, addresses, direct=True)
     if tag_links:
         names = {t for _c, t in tag_links}
         Tag.objects.bulk_create(
@@ -365,5 +376,6 @@ def _write_details(workspace_id: int, records: list[Record]) -> None:
         bulk_insert(
             CustomerTag,
             [{"workspace_id": workspace_id, "customer_id": c, "tag_id": tag_ids[t]} for c, t in tag_links],
-            ignore_conflicts=True,
+            ignore_conflicts=not direct,
+            direct=direct,
         )
