@@ -297,3 +297,32 @@ def test_only_supervisors_set_up_mailboxes_and_fields_are_checked(world):
             )
         assert set(err.value.fields) == {"address", "imap_security", "smtp_port"}
         assert EmailAccount.objects.count() == 0
+
+
+def test_a_reply_by_the_api_is_sent_on_commit_and_a_note_never(world, smtp):
+    """The API calls the same service as the console: the agent's reply is mailed when it commits; an internal
+    note is not mailed at all."""
+    from tests.contact_center.test_api import bearer
+
+    _routing(world)
+    acc = _account(world, smtp=smtp)
+    with workspace_context(world.ws_a):
+        conv = channel_email.email_receive(
+            account=acc, raw=_mail(msgid="<api1@kehu.cn>").as_bytes()
+        ).conversation
+        offer = Reservation.objects.get(task__conversation=conv)
+    world.client_for(world.alice).post(
+        reverse("contact_center:offer_accept", args=[offer.pk]), HTTP_HX_REQUEST="true"
+    )
+    api = bearer(world, world.alice)
+    url = f"/contact-center/conversations/{conv.pk}/messages"
+    r = api.post(url, {"body": "内部备注：客户是老用户", "kind": "note"})
+    assert r.status_code == 201, r.json()
+    assert smtp.received == []
+    r = api.post(url, {"body": "您好，已为您安排维修。"})
+    assert r.status_code == 201, r.json()
+    assert [m["msg"].get_content().strip() for m in smtp.received] == ["您好，已为您安排维修。"]
+    email_poll_workspaces(world.ws_a.pk)
+    assert len(smtp.received) == 1
+    with workspace_context(world.ws_a):
+        assert EmailMessage.objects.filter(direction="out").count() == 1
