@@ -14,8 +14,9 @@ so a well-behaved responder on the other side does not answer them either.
 
 The outbox: an agent's reply is an outbound ConversationMessage on an email conversation, written by the console or
 the API. ``email_outbox_collect`` claims each one once (a unique row per message), ``email_outbox_send`` sends what
-is queued (rows taken with SKIP LOCKED, retried with back-off, given up after ``MAX_ATTEMPTS``). Both run after
-every receive, from the minute job and from ``guanxi channels poll-imap``; the Message-ID is fixed when the reply
+is queued (rows taken with SKIP LOCKED, retried with back-off, given up after ``MAX_ATTEMPTS``). Both run on commit
+of every receive and of every agent's reply (``email_outbox_kick``), and from the minute job (the fallback: a send
+that failed or never ran) and ``guanxi channels poll-imap``; the Message-ID is fixed when the reply
 is claimed, so a retry after a lost answer is the same mail to the receiving server.
 """
 
@@ -232,7 +233,7 @@ def email_receive(
         if again is None:
             raise
         return Received(again.conversation, again, created=False, joined=False)
-    transaction.on_commit(_kick_outbox)
+    transaction.on_commit(email_outbox_kick)
     return result
 
 
@@ -428,12 +429,15 @@ def email_outbox_run() -> tuple[int, int]:
     return email_outbox_collect(), email_outbox_send()
 
 
-def _kick_outbox() -> None:
-    """After a receive commits: send what it queued (the acknowledgement) now. Best effort; the minute job retries."""
+def email_outbox_kick() -> None:
+    """After a receive or an agent's reply commits: claim and send what is due (the acknowledgement, the reply) now,
+    in the current workspace. Best effort; the minute job is the fallback and retries. No double send: a mail is
+    claimed once (a unique row per message) and taken for sending under a row lock (skip locked), so the job and this
+    send never send the same mail twice."""
     try:
         email_outbox_run()
-    except Exception:  # noqa: BLE001 - never fails the receive; the job retries
-        log.warning("sending the outbox after a receive failed", exc_info=True)
+    except Exception:  # noqa: BLE001 - never fails the caller; the job retries
+        log.warning("sending the outbox now failed; the minute job retries", exc_info=True)
 
 
 # --- IMAP polling -----------------------------------------------------------------------------------------------------

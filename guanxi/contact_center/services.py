@@ -277,6 +277,14 @@ def conversation_message_add(
         if kind == MessageKind.MESSAGE:
             conv.last_message_at = msg.created_at
             conv.save(update_fields=["last_message_at"])
+        if (
+            actor is not None
+            and kind == MessageKind.MESSAGE
+            and direction == Direction.OUTBOUND
+            and conv.channel == Channel.EMAIL
+        ):
+            # the agent's email reply is sent on commit (an automatic one is sent by the receive that wrote it)
+            transaction.on_commit(_email_send_now)
         if direction == Direction.INBOUND:
             holders = list(
                 Task.objects.filter(
@@ -286,6 +294,13 @@ def conversation_message_add(
             payload = {"kind": "cc.message", "conversation_id": conv.pk}
             transaction.on_commit(lambda: nudge_agents(holders, payload))
     return msg
+
+
+def _email_send_now() -> None:
+    """An agent's email reply goes out as soon as it commits (the email channel's minute job is the fallback)."""
+    from guanxi.channels.email import email_outbox_kick  # the channel app builds on this one: import late
+
+    email_outbox_kick()
 
 
 def conversation_link_customer(*, actor: Membership, conversation_id: Any, customer_id: Any) -> Conversation:

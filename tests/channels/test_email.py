@@ -6,12 +6,14 @@ from one sender are flagged, get no acknowledgement and are not offered. The SMT
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 from email import policy
 from email.message import EmailMessage as Mail
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from guanxi.channels import email as channel_email
 from guanxi.channels.models import EmailAccount, EmailMessage, EmailStatus
@@ -119,9 +121,9 @@ def test_an_email_thread_round_trips_through_imap_and_smtp(world, customers, dov
         HTTP_HX_REQUEST="true",
     )
     assert r.status_code == 200
-    assert smtp.received == []  # the console only stored it; the outbox sends
-    email_poll_workspaces(world.ws_a.pk)
-    [sent] = smtp.received
+    [sent] = smtp.received  # sent when the reply committed, not a minute later
+    email_poll_workspaces(world.ws_a.pk)  # the minute job (the fallback) finds nothing left to send
+    assert len(smtp.received) == 1
     out = sent["msg"]
     assert sent["rcpt_tos"] == ["wang.xm@kehu.cn"]
     assert out["In-Reply-To"] == "<q1@kehu.cn>" and out["References"] == "<q1@kehu.cn>"
@@ -151,10 +153,44 @@ def test_an_email_thread_round_trips_through_imap_and_smtp(world, customers, dov
     [res] = email_poll_workspaces(world.ws_a.pk)
     assert res.fetched == 0
     alice.post(reverse("contact_center:reply", args=[conv.pk]), {"body": "不客气"}, HTTP_HX_REQUEST="true")
+    assert len(smtp.received) == 2
     email_poll_workspaces(world.ws_a.pk)
+    assert len(smtp.received) == 2
     second = smtp.received[1]["msg"]
     assert second["In-Reply-To"] == "<q2@kehu.cn>"
     assert second["References"].split() == ["<q1@kehu.cn>", out["Message-ID"], "<q2@kehu.cn>"]
+
+
+def test_a_reply_that_cannot_be_sent_on_commit_is_sent_once_by_the_job(world, smtp):
+    """SMTP down when the agent replies: the reply is stored and the mail recorded as failed (the console does not
+    fail); the minute job sends it once the server answers, once only."""
+    _routing(world)
+    acc = _account(world)
+    with workspace_context(world.ws_a):
+        acc.smtp_host, acc.smtp_port = "127.0.0.1", free_port()  # nothing listens there
+        acc.save(update_fields=["smtp_host", "smtp_port"])
+        received = channel_email.email_receive(account=acc, raw=_mail(msgid="<down1@kehu.cn>").as_bytes())
+        conv = received.conversation
+        offer = Reservation.objects.get(task__conversation=conv)
+    alice = world.client_for(world.alice)
+    alice.post(reverse("contact_center:offer_accept", args=[offer.pk]), HTTP_HX_REQUEST="true")
+    r = alice.post(
+        reverse("contact_center:reply", args=[conv.pk]), {"body": "收到，马上处理。"}, HTTP_HX_REQUEST="true"
+    )
+    assert r.status_code == 200
+    with workspace_context(world.ws_a):
+        rec = EmailMessage.objects.get(direction="out", is_auto=False)
+        assert (rec.status, rec.attempts) == (EmailStatus.FAILED, 1) and rec.error
+        assert conv.messages.filter(direction="out", body="收到，马上处理。").count() == 1
+        acc.smtp_port = smtp.port  # the server is back
+        acc.save(update_fields=["smtp_port"])
+        later = timezone.now() + dt.timedelta(minutes=2)  # past the first back-off
+        assert channel_email.email_outbox_send(now=later) == 1
+        assert channel_email.email_outbox_send(now=later + dt.timedelta(minutes=30)) == 0
+        channel_email.email_outbox_kick()
+        rec.refresh_from_db()
+        assert rec.status == EmailStatus.SENT
+    assert [m["msg"].get_content().strip() for m in smtp.received] == ["收到，马上处理。"]
 
 
 def test_loop_protection_flags_auto_replies_and_floods(world, dovecot, smtp):
@@ -261,3 +297,32 @@ def test_only_supervisors_set_up_mailboxes_and_fields_are_checked(world):
             )
         assert set(err.value.fields) == {"address", "imap_security", "smtp_port"}
         assert EmailAccount.objects.count() == 0
+
+
+def test_a_reply_by_the_api_is_sent_on_commit_and_a_note_never(world, smtp):
+    """The API calls the same service as the console: the agent's reply is mailed when it commits; an internal
+    note is not mailed at all."""
+    from tests.contact_center.test_api import bearer
+
+    _routing(world)
+    acc = _account(world, smtp=smtp)
+    with workspace_context(world.ws_a):
+        conv = channel_email.email_receive(
+            account=acc, raw=_mail(msgid="<api1@kehu.cn>").as_bytes()
+        ).conversation
+        offer = Reservation.objects.get(task__conversation=conv)
+    world.client_for(world.alice).post(
+        reverse("contact_center:offer_accept", args=[offer.pk]), HTTP_HX_REQUEST="true"
+    )
+    api = bearer(world, world.alice)
+    url = f"/contact-center/conversations/{conv.pk}/messages"
+    r = api.post(url, {"body": "内部备注：客户是老用户", "kind": "note"})
+    assert r.status_code == 201, r.json()
+    assert smtp.received == []
+    r = api.post(url, {"body": "您好，已为您安排维修。"})
+    assert r.status_code == 201, r.json()
+    assert [m["msg"].get_content().strip() for m in smtp.received] == ["您好，已为您安排维修。"]
+    email_poll_workspaces(world.ws_a.pk)
+    assert len(smtp.received) == 1
+    with workspace_context(world.ws_a):
+        assert EmailMessage.objects.filter(direction="out").count() == 1
