@@ -5,7 +5,8 @@ order lines on PostgreSQL. Target: under 60 s.
 
 The data (its own workspace "bench-analytics-N") is generated once, set-based in the database (INSERT … SELECT over
 generate_series: faster than COPY here because nothing crosses the wire): N customers, 2.5·N orders spread over
-three years with 4 lines each (10·N lines), 2 % of orders with a refunded return. Later runs reuse it. Each measured
+three years with 4 lines each (10·N lines), plus planted purchase sequences (``plant_sequences``: 0.25·N one-line
+orders), 2 % of orders with a refunded return. Later runs reuse it. Each measured
 run is a real ``analysis_run_execute`` of the kinds tiers, rfm, lifecycle: the same code the nightly job and
 ``guanxi analyze --only tiers`` run. The first measured run writes every profile; later ones also delete the
 replaced run's rows and compare stages (no changes: the data does not move between runs).
@@ -51,6 +52,36 @@ def _fill(cur, table: str, given: dict[str, str], source: str) -> None:
     names = ", ".join(cols)
     exprs = ", ".join(cols.values())
     cur.execute(f"INSERT INTO {table} ({names}) SELECT {exprs} FROM {source}")  # noqa: S608 (bench, fixed names)
+
+
+SEQUENCE_EVERY = 10  # one customer in ten follows a planted purchase sequence
+
+
+def plant_sequences(cur, ws_id: int, lo: int, hi: int, p0: int) -> None:  # type: ignore[no-untyped-def]
+    """Real purchase sequences for the sequences step: one customer in ``SEQUENCE_EVERY`` (customer offset divisible
+    by it) buys product A, about 300 days later B, and (half of them) C in the last 5 days, one order of one line per
+    step. Three sequences, by the customer's offset: products 0 → 1 → 2, 3 → 4 → 5, 6 → 7 → 8 (as offsets from the
+    first bench product); each is followed by about 3.3 % of customers (2+ steps) and 1.7 % (all 3). The customers
+    who stopped after B have B among their latest purchases (A 600-630 days ago, B in the last 5 days), so "likely
+    next purchase" predicts C for them. Orders are numbered "S<customer>-<step>"."""
+    every = SEQUENCE_EVERY
+    half = every * 2
+    _fill(cur, "sales_order", {
+        "workspace_id": str(ws_id), "number": "'S' || c || '-' || k", "customer_id": "c",
+        "status": "'confirmed'", "currency": "'CNY'", "total": "round((100 + random() * 500)::numeric, 2)",
+        "subtotal": "0", "discount_total": "0", "tax_total": "0",
+        "ordered_at": f"now() - (CASE WHEN k = 1 THEN 600 WHEN k = 2 AND (c - {lo}) % {half} = 0 THEN 300 "
+                      f"ELSE 0 END + random() * CASE WHEN k = 1 OR (k = 2 AND (c - {lo}) % {half} = 0) THEN 30 "
+                      f"ELSE 5 END) * interval '1 day'",
+        "created_at": "now()", "updated_at": "now()",
+    }, f"generate_series({lo}, {hi}, {every}) c CROSS JOIN generate_series(1, 3) k "
+       f"WHERE NOT (k = 3 AND (c - {lo}) % {half} <> 0)")  # fmt: skip
+    _fill(cur, "sales_orderline", {
+        "workspace_id": str(ws_id), "order_id": "o.id", "position": "1",
+        "product_id": f"{p0} + ((o.customer_id - {lo}) / {every}) % 3 * 3 + right(o.number, 1)::int - 1",
+        "description": "'line'", "quantity": "1", "unit_price": "o.total", "discount_pct": "0", "tax_rate": "13",
+        "amount": "o.total", "discount_amount": "0", "tax_amount": "0", "total": "o.total",
+    }, f"sales_order o WHERE o.workspace_id = {ws_id} AND o.number LIKE 'S%'")  # fmt: skip
 
 
 def build(ws_id: int, customers: int, log) -> None:  # type: ignore[no-untyped-def]
@@ -106,6 +137,9 @@ def build(ws_id: int, customers: int, log) -> None:  # type: ignore[no-untyped-d
             "amount": "o.total / 4", "discount_amount": "0", "tax_amount": "0", "total": "o.total / 4",
         }, f"sales_order o CROSS JOIN generate_series(1, 4) k WHERE o.workspace_id = {ws_id}")  # fmt: skip
         log(f"order lines: {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        plant_sequences(cur, ws_id, lo, hi, p0)
+        log(f"planted sequences: {time.perf_counter() - t:.1f} s")
         _fill(cur, "sales_orderreturn", {
             "workspace_id": str(ws_id), "order_id": "o.id", "reason": "'bench'", "refund_amount": "o.total / 2",
             "status": "'refunded'", "created_at": "o.ordered_at + interval '3 days'", "updated_at": "now()",
