@@ -325,15 +325,61 @@ class Filters:
         return qs
 
 
+def _figures(actor: Any, run_id: int, chart: str, filters: Filters) -> QuerySet:
+    """The current run's roll-up rows of ``chart`` the actor may see, narrowed by the team and region filters."""
+    from guanxi.analytics.rollup import figures
+
+    qs = permissions.filter_queryset(
+        actor, Module.ANALYTICS, "view", figures(run_id, chart), owner_field="owner"
+    )
+    return filters.customers(qs, prefix="")
+
+
+def _profile_run_with_figures() -> int | None:
+    """The current tiers run when it wrote the dashboard roll-ups (None: read live)."""
+    from guanxi.analytics.rollup import has_figures
+
+    run_id = current_runs().get("tiers")
+    return run_id if has_figures(run_id, "tier") else None
+
+
 def distribution(*, actor: Any, field: str, filters: Filters) -> list[dict[str, Any]]:
-    """Customers and value per tier / stage / RFM segment in the current profiles."""
+    """Customers and value per tier / stage / RFM segment in the current profiles (from the run's roll-up)."""
+    run_id = _profile_run_with_figures()
+    if run_id is None:
+        return live_distribution(actor=actor, field=field, filters=filters)
+    rows = (
+        _figures(actor, run_id, field, filters)
+        .values("key")
+        .annotate(n=Sum("customers"), v=Sum("value"))
+        .order_by("key")
+    )
+    return [{"key": r["key"], "customers": r["n"], "value": r["v"] or 0} for r in rows]
+
+
+def live_distribution(*, actor: Any, field: str, filters: Filters) -> list[dict[str, Any]]:
+    """``distribution`` grouped from the profiles themselves (the reference; runs without roll-ups)."""
     qs = filters.customers(profile_list(actor=actor))
     rows = qs.values(field).annotate(customers=Count("id"), value=Sum("monetary")).order_by(field)
     return [{"key": r[field], "customers": r["customers"], "value": r["value"] or 0} for r in rows]
 
 
 def stage_flows(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
-    """Customers moving between lifecycle stages from the previous run to the current one."""
+    """Customers moving between lifecycle stages from the previous run to the current one (from the roll-up)."""
+    run_id = _profile_run_with_figures()
+    if run_id is None:
+        return live_stage_flows(actor=actor, filters=filters)
+    rows = (
+        _figures(actor, run_id, "flow", filters)
+        .values("key", "key2")
+        .annotate(n=Sum("customers"))
+        .order_by("key", "key2")
+    )
+    return [{"from": r["key"], "to": r["key2"], "customers": r["n"]} for r in rows]
+
+
+def live_stage_flows(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
+    """``stage_flows`` grouped from the profiles themselves (the reference; runs without roll-ups)."""
     qs = filters.customers(profile_list(actor=actor)).exclude(previous_stage="")
     rows = (
         qs.values("previous_stage", "stage")
@@ -344,7 +390,25 @@ def stage_flows(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
 
 
 def revenue_by_month(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
-    """Revenue per month from the orders (filtered), for the trend chart next to the forecast."""
+    """Revenue per month (filtered), for the trend chart next to the forecast: from the current tiers run's daily
+    roll-up of the orders (the orders as they were at that run), live from the orders before any run."""
+    from django.db.models.functions import TruncMonth
+
+    run_id = _profile_run_with_figures()
+    if run_id is None:
+        return live_revenue_by_month(actor=actor, filters=filters)
+    permissions.require(actor, Module.ANALYTICS, "view")
+    qs = _figures(actor, run_id, "revenue", filters)
+    if filters.start:
+        qs = qs.filter(day__gte=filters.start)
+    if filters.end:
+        qs = qs.filter(day__lte=filters.end)
+    rows = qs.annotate(m=TruncMonth("day")).values("m").annotate(v=Sum("value")).order_by("m")
+    return [{"period": r["m"], "revenue": r["v"]} for r in rows]
+
+
+def live_revenue_by_month(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
+    """``revenue_by_month`` grouped from the orders themselves (the reference; before any run)."""
     from django.db.models.functions import TruncMonth
 
     from guanxi.sales.models import Order
@@ -359,6 +423,19 @@ def revenue_by_month(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
         qs = qs.filter(ordered_at__date__lte=filters.end)
     rows = qs.annotate(m=TruncMonth("ordered_at")).values("m").annotate(v=Sum("total")).order_by("m")
     return [{"period": r["m"].date() if hasattr(r["m"], "date") else r["m"], "revenue": r["v"]} for r in rows]
+
+
+def regions() -> list[str]:
+    """The provinces offered by the region filter: those in the current run's roll-up, else the customers'."""
+    from guanxi.analytics.rollup import figures
+    from guanxi.customers.models import Customer
+
+    run_id = _profile_run_with_figures()
+    if run_id is not None:
+        qs = figures(run_id, "tier").exclude(province="").values_list("province", flat=True)
+    else:
+        qs = Customer.objects.exclude(province="").values_list("province", flat=True)
+    return list(qs.order_by("province").distinct()[:100])
 
 
 def service_trend(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
@@ -435,7 +512,20 @@ def pipeline_funnel(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
 
 
 def churn_histogram(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
-    """Customers per 10 % band of churn probability."""
+    """Customers per 10 % band of churn probability (from the churn run's roll-up)."""
+    from guanxi.analytics.rollup import has_figures
+
+    run_id = current_runs().get("churn")
+    if not has_figures(run_id, "churn"):
+        return live_churn_histogram(actor=actor, filters=filters)
+    bands = [0] * 10
+    for r in _figures(actor, run_id, "churn", filters).values("key").annotate(n=Sum("customers")).order_by():
+        bands[int(r["key"])] += r["n"]
+    return [{"band": f"{10 * i}-{10 * i + 10}%", "customers": n} for i, n in enumerate(bands)]
+
+
+def live_churn_histogram(*, actor: Any, filters: Filters) -> list[dict[str, Any]]:
+    """``churn_histogram`` counted from the churn insights themselves (the reference; runs without roll-ups)."""
     qs = filters.customers(insight_list(actor=actor, kind="churn"))
     bands = [0] * 10
     for s in qs.values_list("score", flat=True).iterator():

@@ -48,7 +48,6 @@ def _filters(request: HttpRequest) -> selectors.Filters:
 
 @member_required(Module.ANALYTICS)
 def dashboard_view(request: HttpRequest) -> HttpResponse:
-    from guanxi.customers.models import Customer
     from guanxi.workspaces.models import Team
 
     actor = request.membership
@@ -61,12 +60,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         .select_related("customer")
         .order_by("-score")[:10]
     )
-    regions = (
-        Customer.objects.exclude(province="")
-        .order_by("province")
-        .values_list("province", flat=True)
-        .distinct()[:100]
-    )
+    regions = selectors.regions()
     import plotly
 
     context = {

@@ -13,7 +13,13 @@ import polars as pl
 from django.utils.translation import gettext as _
 
 from guanxi.analytics.features import order_lines_frame
-from guanxi.analytics.models import AssociationRule, ClusterProfile, CustomerInsight, SequencePattern
+from guanxi.analytics.models import (
+    AssociationRule,
+    ClusterProfile,
+    CustomerInsight,
+    DashboardFigure,
+    SequencePattern,
+)
 from guanxi.analytics.persist import write_insights
 from guanxi.analytics.services.runs import RunContext, StepResult, StepSkipped
 from guanxi.analytics.services.steps_more import _orders
@@ -321,8 +327,14 @@ def churn_step(ctx: RunContext) -> StepResult:
     from guanxi.analytics.models import AnalysisRun
 
     AnalysisRun.all_workspaces.filter(pk=ctx.run.pk).update(parameters=ctx.run.parameters)
+    from guanxi.analytics.rollup import write_churn_figures
+
+    figures = write_churn_figures(ctx.run)
     return StepResult(
-        kinds=["churn"], rows={"scores": n}, messages=msgs, replaced=[(CustomerInsight, {"kind": "churn"})]
+        kinds=["churn"],
+        rows={"scores": n, "dashboard_figures": figures},
+        messages=msgs,
+        replaced=[(CustomerInsight, {"kind": "churn"}), (DashboardFigure, {"chart": "churn"})],
     )
 
 

@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils.translation import gettext as _
 
 from guanxi.analytics.features import customer_aggregates, read_frame
-from guanxi.analytics.models import CustomerProfile, Stage
+from guanxi.analytics.models import CustomerProfile, DashboardFigure, Stage
 from guanxi.analytics.persist import bulk_insert, current_run_id, is_partitioned, write_run_partition
 from guanxi.analytics.profiling import compute_profiles
 from guanxi.analytics.services.runs import RunContext, StepResult, StepSkipped
@@ -131,13 +131,18 @@ def profile_step(ctx: RunContext) -> StepResult:
     clock["profile.write"] = round(t3 - t2, 3)
     changes = out.filter((pl.col("previous_stage") != "") & (pl.col("previous_stage") != pl.col("stage")))
     recorded = _record_stage_changes(ctx, changes.select("customer_id", "previous_stage", "stage"))
-    clock["profile.timeline"] = round(time.perf_counter() - t3, 3)
+    t4 = time.perf_counter()
+    clock["profile.timeline"] = round(t4 - t3, 3)
+    from guanxi.analytics.rollup import PROFILE_CHARTS, write_profile_figures
+
+    figures = write_profile_figures(ctx.run)
+    clock["profile.dashboard"] = round(time.perf_counter() - t4, 3)
     ctx.cache["profiles"] = profiles
     return StepResult(
         kinds=["tiers", "rfm", "lifecycle"],
-        rows={"profiles": written, "stage_changes": recorded},
+        rows={"profiles": written, "stage_changes": recorded, "dashboard_figures": figures},
         messages=messages,
-        replaced=[(CustomerProfile, {})],
+        replaced=[(CustomerProfile, {}), (DashboardFigure, {"chart__in": list(PROFILE_CHARTS)})],
     )
 
 
