@@ -22,6 +22,7 @@ urlpatterns = [
     ),  # survey answer page, no sign-in
     path("analytics/", include("guanxi.analytics.urls")),
     path("contact-center/", include("guanxi.contact_center.urls")),
+    path("webchat/", include("guanxi.webchat.urls")),
     path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),
 ]
