@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "guanxi.analytics",
     "guanxi.contact_center",
     "guanxi.channels",
+    "guanxi.webchat",
     "guanxi.telephony",
     "guanxi.accounts",
     "guanxi.web",

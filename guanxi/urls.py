@@ -23,6 +23,7 @@ urlpatterns = [
     path("analytics/", include("guanxi.analytics.urls")),
     path("contact-center/", include("guanxi.contact_center.urls")),
     path("telephony/", include("guanxi.telephony.urls")),
+    path("webchat/", include("guanxi.webchat.urls")),
     path("duplicates/", include("guanxi.customers.urls_dedupe")),
     path("", include("guanxi.web.urls")),
 ]

@@ -58,4 +58,22 @@ def nudge_agents(user_ids: Iterable[int], payload: dict) -> None:
             log.warning("could not nudge the console of user %s", uid, exc_info=True)
 
 
+def conversation_group(conversation_id: int) -> str:
+    return f"cc.conversation.{conversation_id}"
+
+
+def nudge_conversation(conversation_id: int, payload: dict | None = None) -> None:
+    """Tell whoever follows this conversation from outside (the web chat visitor's socket) that it changed: a
+    reply, an agent took it, it closed. A nudge, never data: the listener reads the rows itself. Best effort, like
+    ``nudge_agents``."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": "cc.conversation", "payload": {"kind": "cc.conversation", **(payload or {})}}
+    try:
+        async_to_sync(layer.group_send)(conversation_group(conversation_id), event)
+    except Exception:  # noqa: BLE001 - see nudge_agents
+        log.warning("could not nudge the followers of conversation %s", conversation_id, exc_info=True)
+
+
 websocket_urlpatterns = [path("ws/contact-center/agent", AgentConsoleConsumer.as_asgi())]

@@ -31,7 +31,7 @@ from guanxi.contact_center.models import (
     ReservationStatus,
     Task,
 )
-from guanxi.contact_center.realtime import nudge_agents
+from guanxi.contact_center.realtime import nudge_agents, nudge_conversation
 from guanxi.core.context import require_workspace
 from guanxi.core.errors import Conflict, NotFound, ValidationFailed
 from guanxi.customers.models import Customer
@@ -285,6 +285,9 @@ def conversation_message_add(
         ):
             # the agent's email reply is sent on commit (an automatic one is sent by the receive that wrote it)
             transaction.on_commit(_email_send_now)
+        if direction == Direction.OUTBOUND and kind == MessageKind.MESSAGE:
+            conv_id = conv.pk
+            transaction.on_commit(lambda: nudge_conversation(conv_id, {"message_id": msg.pk}))
         if direction == Direction.INBOUND:
             holders = list(
                 Task.objects.filter(
@@ -382,6 +385,7 @@ def conversation_assigned(task: Task, agent_user: Any) -> None:
         return
     Conversation.objects.filter(pk=conv.pk).update(agent_id=task.agent_id)
     _event(conv, "assigned", agent_user, agent=str(agent_user))
+    transaction.on_commit(lambda: nudge_conversation(conv.pk))
 
 
 def conversation_close(
@@ -404,8 +408,34 @@ def conversation_close(
         conv.disposition, conv.notes = disposition.strip(), (notes or "").strip()
         conv.save(update_fields=["status", "closed_at", "disposition", "notes"])
         _event(conv, "closed", actor.user, disposition=conv.disposition)
+        if conv.channel == Channel.CHAT:
+            conversation_transcript_record(conv)
+        transaction.on_commit(lambda: nudge_conversation(conv.pk))
         audit_record(
             workspace=actor.workspace, actor=actor.user, action="cc.conversation.close", obj=conv,
             after={"disposition": conv.disposition},
         )  # fmt: skip
     return conv
+
+
+def conversation_transcript(conv: Conversation) -> str:
+    """The conversation's messages as text, one line each: time, who, what (internal notes and events left out)."""
+    lines = []
+    contact = conv.contact_name or conv.address or _("Visitor")
+    for m in conv.messages.filter(kind=MessageKind.MESSAGE).select_related("author").order_by("id"):
+        who = str(m.author) if m.author_id else contact
+        lines.append(f"[{timezone.localtime(m.created_at):%H:%M}] {who}: {m.body}")
+    return "\n".join(lines)
+
+
+def conversation_transcript_record(conv: Conversation) -> None:
+    """Put the whole transcript on the conversation's one timeline entry (a chat, when it ends). Nothing when the
+    contact is not known as a customer."""
+    from guanxi.customers.models import Interaction
+
+    if conv.customer_id is None:
+        return
+    _timeline(conv)
+    Interaction.objects.filter(external_key=f"cc:conversation:{conv.pk}").update(
+        body=conversation_transcript(conv)[:MAX_BODY]
+    )

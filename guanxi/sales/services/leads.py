@@ -131,6 +131,21 @@ def lead_create(*, actor: Membership, name: str, **fields: Any) -> Lead:
         return _create(workspace=actor.workspace, actor_user=actor.user, data=data, form=None)
 
 
+def lead_from_channel(*, name: str, email: str = "", phone: str = "", notes: str = "") -> Lead:
+    """A lead from a contact channel's visitor (the web chat) who gave an email or phone that matches no customer.
+    No member acts (the audit says "system"); runs in the workspace's context, inside the caller's transaction.
+    Refuses an invalid phone or email, and neither given (ValidationFailed naming the field)."""
+    from guanxi.core.context import require_workspace
+
+    data = _clean(
+        {"name": (name or email or phone)[:200], "email": email, "phone": phone, "notes": notes},
+        creating=True,
+    )
+    data["source"] = LeadSource.OTHER
+    with transaction.atomic():
+        return _create(workspace=require_workspace(), actor_user=None, data=data, form=None)
+
+
 def lead_capture(*, form: LeadCaptureForm, fields: dict[str, Any]) -> Lead:
     """Create a lead from a public web-form post (no member acts: the audit says "system").
 
