@@ -30,9 +30,14 @@ def bearer(world, m) -> _Api:  # type: ignore[no-untyped-def]
 
 
 def cc_objects(world) -> dict:  # type: ignore[no-untyped-def]
-    """A queue, a workflow, sam as an available agent holding an open offer: for tests/test_isolation.py too."""
+    """A queue, a workflow, sam as an available agent holding an open offer: for tests/test_isolation.py too.
+
+    The queue gives 600 s (the most allowed) to accept: with the default 15 s a loaded machine (PostgreSQL suite
+    beside other jobs) took longer than that from the routing here to the test's accept, so the offer had timed
+    out and the accept was a 409 reservation_expired. Expiry is tested on its own by putting expires_at in the past.
+    """
     with workspace_context(world.ws_a):
-        queue = routing.queue_create(actor=world.olivia, name="A 队列")
+        queue = routing.queue_create(actor=world.olivia, name="A 队列", reservation_timeout=600)
         routing.workflow_create(
             actor=world.olivia, name="A 流程", is_default=True, steps=[{"queue_id": queue.pk}]
         )
@@ -73,6 +78,16 @@ def test_agent_accepts_and_completes_through_the_api(world):
     assert again.status_code == 409 and again.json()["code"] == "reservation_closed"
     assert sam.post(f"/contact-center/tasks/{objs['cc_task'].pk}/complete").json()["status"] == "completed"
     assert sam.get("/contact-center/tasks").json() == []
+
+
+def test_the_fixture_offer_survives_a_slow_machine(world):
+    """The cause of the flaky accept test: 16 s between routing and the accept used to expire a 15 s offer."""
+    objs = cc_objects(world)
+    sam = bearer(world, world.sam)
+    later = timezone.now() + dt.timedelta(seconds=120)
+    with mock.patch("guanxi.contact_center.routing.timezone.now", return_value=later):
+        r = sam.post(f"/contact-center/offers/{objs['reservation'].pk}/accept")
+    assert r.status_code == 200 and r.json()["status"] == "assigned"
 
 
 def test_an_expired_offer_is_refused_and_goes_on(world):
