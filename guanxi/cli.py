@@ -14,6 +14,7 @@ guanxi export customers --workspace W --format csv|xlsx|vcard --output FILE [--f
 guanxi dedupe scan --workspace W [--json]   find likely duplicate customers (review them in the web UI / API)
 guanxi analyze --workspace W [--only tiers,rfm,...] [--json]   run the analyses now, in the foreground
 guanxi mail serve-inbound --workspace W [--port P] [--recipient ADDR]...   receive mail by SMTP as tickets
+guanxi telephony run [--workers N] [--port P]   the local SIP adapter: Kamailio + pjsua2 media workers
 guanxi check                            validate settings and the database connection
 guanxi compilemessages                  build the zh-Hans/English translation catalogues
 guanxi manage ARGS...                   any Django management command
@@ -752,6 +753,9 @@ def build_parser() -> argparse.ArgumentParser:
     from guanxi.channels import cli as cli_channels  # registers channels poll-imap / serve-smtp
 
     cli_channels.add_parsers(sub)
+    from guanxi.telephony.adapter import cli as cli_telephony  # registers telephony run
+
+    cli_telephony.add_parsers(sub)
     im = sub.add_parser("import", help="import data").add_subparsers(dest="sub", required=True)
     sp = im.add_parser("customers", help="import customers from CSV, XLSX or vCard")
     sp.add_argument("file")

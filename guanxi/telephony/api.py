@@ -76,6 +76,10 @@ class EventIn(Schema):
     cause: str = Field("", max_length=200, description="hangup: why (normal, no_answer, busy, failed, ...)")
     recording: RecordingIn | None = None
     worker: str = Field("", max_length=60, description="which media worker handles the leg")
+    adapter: str = Field(
+        "", max_length=60, pattern=r"^[A-Za-z0-9_.-]*$",
+        description="which adapter reports (when several share Guanxi): legs are keyed by adapter and call_id",
+    )  # fmt: skip
 
 
 class VerbOut(Schema):

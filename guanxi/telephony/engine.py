@@ -23,7 +23,7 @@ import logging
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,6 +52,7 @@ log = logging.getLogger("guanxi.telephony")
 
 Verb = dict[str, Any]
 POLL_SECONDS = 1
+CALLBACK_RETRY_SECONDS = 300  # a callback the customer did not answer is tried again after 5, 10, ... minutes
 MAX_HOPS = 20  # nodes entered per event without waiting for the caller: a loop in the tree ends the call
 CALLBACK_SOURCE = "telephony_callback"
 
@@ -89,14 +90,15 @@ def _member_of(agent: Agent) -> Membership | None:
     return Membership.objects.filter(user_id=agent.user_id, is_active=True).select_related("user").first()
 
 
-def _locked_leg(call_id: str) -> Call | None:
-    """The newest leg with this adapter id, row-locked (SIP Call-IDs are unique in practice across workspaces)."""
-    return Call.all_workspaces.select_for_update().filter(external_id=call_id).order_by("-id").first()
+def _locked_leg(adapter: str, call_id: str) -> Call | None:
+    """The leg with this (adapter, call id), row-locked: unique across workspaces (``tel_call_unique_adapter_external``)."""
+    return Call.all_workspaces.select_for_update().filter(adapter=adapter, external_id=call_id).first()
 
 
 def _new_leg(parent: Call, kind: str, *, to: str, agent: Agent | None = None, now: dt.datetime) -> Call:
     return Call.objects.create(
-        workspace_id=parent.workspace_id, external_id=f"gx-{uuid.uuid4().hex}", parent=parent, kind=kind,
+        workspace_id=parent.workspace_id, adapter=parent.adapter, external_id=f"gx-{uuid.uuid4().hex}",
+        parent=parent, kind=kind,
         caller=parent.called if kind == LegKind.AGENT else "", called=to, customer_id=parent.customer_id,
         agent=agent, queue_id=parent.queue_id, task_id=parent.task_id, started_at=now, heartbeat_at=now,
     )  # fmt: skip
@@ -419,6 +421,18 @@ def callbacks_due(now: dt.datetime | None = None) -> list[Verb]:
     """For the adapter's ``poll``: callback offers to agents with a phone, not yet rung -> ``dial`` the agent."""
     now = now or timezone.now()
     verbs: list[Verb] = []
+    retries = (
+        Callback.all_workspaces.filter(
+            status=CallbackStatus.PENDING, task_id__isnull=True, next_attempt_at__lte=now
+        )
+        .select_related("workspace")
+        .order_by("next_attempt_at", "id")[:50]
+    )
+    for cb in retries:  # a retry whose time has come: back in line for the next free agent
+        with workspace_context(cb.workspace), transaction.atomic():
+            cb = Callback.objects.select_for_update().filter(pk=cb.pk, task_id__isnull=True).first()
+            if cb is not None and cb.status == CallbackStatus.PENDING:
+                _callback_enqueue(cb, now)
     waiting = (
         Task.all_workspaces.filter(status=TaskStatus.PENDING, channel="callback", source_type=CALLBACK_SOURCE)
         .select_related("workspace")
@@ -504,34 +518,53 @@ def _callback_customer_ended(leg: Call, cause: str, now: dt.datetime, *, answere
                 CallbackStatus.PENDING,
                 _("No answer (%(cause)s); will retry.") % {"cause": cause},
             )
-            cb.next_attempt_at = now
+            # spaced out: the routing task is put in line again only when the time comes (``callbacks_due``)
+            cb.next_attempt_at = now + dt.timedelta(seconds=callback_retry_seconds() * cb.attempts)
+            cb.task_id = None
         cb.save()
-        if cb.status == CallbackStatus.PENDING:
-            _callback_enqueue(cb, now)
     return verbs
+
+
+def callback_retry_seconds() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "GUANXI_CALLBACK_RETRY_SECONDS", CALLBACK_RETRY_SECONDS))
 
 
 # --- events ------------------------------------------------------------------------------------------------------
 def _incoming(ev: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     called = _e164(ev.get("to") or "")
     caller = _e164(ev.get("from") or "")
+    adapter = ev.get("adapter") or ""
     number = PhoneNumber.all_workspaces.filter(number=called).select_related("workspace", "menu").first()
     if number is None:
-        UnroutedCall.objects.create(external_id=ev["call_id"][:200], caller=caller[:64], called=called[:200],
-                                    reason="unknown_number")  # fmt: skip
+        UnroutedCall.objects.create(external_id=ev["call_id"][:200], adapter=adapter, caller=caller[:64],
+                                    called=called[:200], reason="unknown_number")  # fmt: skip
         return {"call_id": ev["call_id"], "verbs": [hangup("unknown_number")]}
+    # legs are keyed by (adapter, call id) across workspaces: looked up before entering the number's workspace,
+    # where row-level security would hide another workspace's leg
+    taken = Conflict(_("This call_id is already used by another call."), code="call_id_taken")
+    other = Call.all_workspaces.filter(adapter=adapter, external_id=ev["call_id"]).exclude(
+        workspace_id=number.workspace_id
+    )
+    if other.exists():
+        raise taken
     with workspace_context(number.workspace), transaction.atomic():
-        existing = Call.objects.select_for_update().filter(external_id=ev["call_id"]).first()
+        existing = Call.objects.select_for_update().filter(adapter=adapter, external_id=ev["call_id"]).first()
         if existing is not None:  # a retried event: the same call, answered again from where it is
             return {"call_id": existing.external_id, "verbs": []}
         from guanxi.contact_center.services import customer_match
 
         customer = customer_match(caller)
-        call = Call.objects.create(
-            external_id=ev["call_id"], caller=caller[:64], called=called[:200], customer=customer,
-            menu=number.menu, started_at=now, answered_at=now, heartbeat_at=now, state=CallState.IVR,
-            worker=(ev.get("worker") or "")[:60],
-        )  # fmt: skip
+        try:
+            with transaction.atomic():
+                call = Call.objects.create(
+                    adapter=adapter, external_id=ev["call_id"], caller=caller[:64], called=called[:200],
+                    customer=customer, menu=number.menu, started_at=now, answered_at=now, heartbeat_at=now,
+                    state=CallState.IVR, worker=(ev.get("worker") or "")[:60],
+                )  # fmt: skip
+        except IntegrityError:  # another workspace's call took this id at the same moment
+            raise taken from None
         if number.menu is None or number.menu.root_id is None:
             verbs = _voicemail(call, None, now, [])
         else:
@@ -651,16 +684,16 @@ def handle_event(ev: dict[str, Any], *, now: dt.datetime | None = None) -> dict[
         return {"call_id": "", "verbs": callbacks_due(now) + clicktocall.due(now)}
     if kind == "incoming":
         return _incoming(ev, now)
+    adapter = ev.get("adapter") or ""
     probe = (
-        Call.all_workspaces.filter(external_id=ev["call_id"])
+        Call.all_workspaces.filter(adapter=adapter, external_id=ev["call_id"])
         .select_related("workspace")
-        .order_by("-id")
         .first()
     )
     if probe is None:
         raise NotFound(_("No call with this call_id."))
     with workspace_context(probe.workspace), transaction.atomic():
-        call = _locked_leg(ev["call_id"])
+        call = _locked_leg(adapter, ev["call_id"])
         assert call is not None
         if call.state != CallState.ENDED:
             call.heartbeat_at = now

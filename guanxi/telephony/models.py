@@ -153,6 +153,9 @@ class Call(TenantModel):
     """A call leg (通话). See the module docstring for the life of a leg."""
 
     external_id = models.CharField(_("call id"), max_length=200)  # the adapter's id (SIP Call-ID)
+    # which adapter reported the leg: legs are keyed by (adapter, call id), unique across workspaces, so two
+    # workspaces (or two adapters) can never collide on one SIP Call-ID
+    adapter = models.CharField(_("adapter"), max_length=60, blank=True, default="")
     parent = models.ForeignKey(
         "self",
         null=True,
@@ -205,7 +208,6 @@ class Call(TenantModel):
     class Meta:
         indexes = [
             models.Index(fields=["workspace", "-id"], name="tel_call_ws_id_idx"),  # the list, keyset on id
-            models.Index(fields=["external_id"], name="tel_call_external_idx"),  # events find their leg by it
             models.Index(fields=["workspace", "caller", "-id"], name="tel_call_ws_caller_idx"),
             models.Index(fields=["workspace", "agent", "-id"], name="tel_call_ws_agent_idx"),
             # the number filter (caller OR called): outbound calls have the customer's number as called
@@ -216,7 +218,10 @@ class Call(TenantModel):
             models.Index(fields=["heartbeat_at"], name="tel_call_open_hb_idx", condition=~Q(state="ended")),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "external_id"], name="tel_call_unique_external")
+            # events find their leg by it, whatever the workspace
+            models.UniqueConstraint(
+                fields=["adapter", "external_id"], name="tel_call_unique_adapter_external"
+            )
         ]
 
     def __str__(self) -> str:
@@ -261,6 +266,7 @@ class UnroutedCall(models.Model):
     Not tenant data (no workspace owns it): readable by operators only (Django admin / ``guanxi telephony``)."""
 
     external_id = models.CharField(max_length=200)
+    adapter = models.CharField(max_length=60, blank=True, default="")
     caller = models.CharField(max_length=64, blank=True)
     called = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=200)

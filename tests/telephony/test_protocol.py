@@ -202,7 +202,8 @@ def test_all_busy_too_long_goes_to_voicemail_and_a_callback_is_queued(world, cus
         assert Task.objects.get(pk=cb.task_id).status == TaskStatus.COMPLETED
 
 
-def test_a_callback_not_answered_is_retried_up_to_the_limit(world):
+def test_a_callback_not_answered_is_retried_up_to_the_limit_spaced_by_next_attempt_at(world, settings):
+    settings.GUANXI_CALLBACK_RETRY_SECONDS = 300
     tel_objects(world)
     a = adapter()
     post(a, type="incoming", call_id="c7", to=NUMBER, **{"from": "+8613700000002"})
@@ -211,13 +212,24 @@ def test_a_callback_not_answered_is_retried_up_to_the_limit(world):
     cb = Callback.all_workspaces.get()
     cb.max_attempts = 2
     cb.save()
+    clock = timezone.now()
     for attempt in (1, 2):
-        agent_leg = post(a, type="poll").json()["verbs"][0]
+        agent_leg = engine.handle_event({"type": "poll"}, now=clock)["verbs"][0]
         customer_leg = post(a, type="answered", call_id=agent_leg["leg_id"]).json()["verbs"][1]
         post(a, type="hangup", call_id=customer_leg["leg_id"], cause="no_answer")
         cb.refresh_from_db()
         assert cb.attempts == attempt
+        if attempt == 1:
+            # the retry waits 5 minutes: the agent is free at once, but nobody is rung before then
+            assert cb.status == "pending" and cb.task_id is None
+            assert cb.next_attempt_at >= timezone.now() + dt.timedelta(seconds=299)
+            assert engine.handle_event({"type": "poll"})["verbs"] == []
+            assert engine.handle_event({"type": "poll"}, now=cb.next_attempt_at - dt.timedelta(seconds=1))[
+                "verbs"] == []  # fmt: skip
+            clock = cb.next_attempt_at + dt.timedelta(seconds=1)
     assert cb.status == "failed" and post(a, type="poll").json()["verbs"] == []
+    later = timezone.now() + dt.timedelta(hours=2)
+    assert engine.handle_event({"type": "poll"}, now=later)["verbs"] == []
 
 
 def test_caller_hanging_up_in_the_queue_is_abandoned_and_the_ringing_agent_stops(world):
@@ -275,3 +287,30 @@ def test_a_number_another_workspace_owns_is_refused_and_unchanged(world):
         assert number.menu_id == objs["tel_menu"].pk
     with workspace_context(world.ws_b):
         assert not PhoneNumber.objects.exists()
+
+
+def test_legs_are_keyed_by_adapter_and_call_id_across_workspaces(world):
+    tel_objects(world)
+    from guanxi.telephony import services
+
+    with workspace_context(world.ws_b):
+        menu_b = services.ivr_menu_create(actor=world.oscar, name="B")
+        services.ivr_node_save(actor=world.oscar, menu_id=menu_b.pk, is_root=True,
+                               data={"key": "bye", "kind": "hangup", "prompt": "Bye."})  # fmt: skip
+        services.phone_number_assign(actor=world.oscar, number="+862112345678", menu_id=menu_b.pk)
+    a = adapter()
+    assert verbs(post(a, type="incoming", call_id="same", to=NUMBER, **{"from": "+8613700000009"})) == [
+        "play", "gather"]  # fmt: skip
+    # the same SIP Call-ID for workspace B's number from the same adapter: refused, nothing changes in A or B
+    r = post(a, type="incoming", call_id="same", to="+862112345678", **{"from": "+8613700000009"})
+    assert r.status_code == 409 and r.json()["code"] == "call_id_taken"
+    assert Call.all_workspaces.filter(external_id="same").count() == 1
+    # another adapter may use the same id: its own leg, in B; events find each leg by (adapter, call id)
+    r = post(
+        a, type="incoming", call_id="same", to="+862112345678", adapter="cloud", **{"from": "+8613700000009"}
+    )
+    assert verbs(r) == ["play", "hangup"]
+    assert Call.all_workspaces.get(adapter="cloud", external_id="same").workspace == world.ws_b
+    assert verbs(post(a, type="digits", call_id="same", digits="7")) == ["play", "play", "gather"]
+    assert call_of(world, "same").ivr_path == ["root", "?7"]
+    assert post(a, type="digits", call_id="same", adapter="other", digits="1").status_code == 404
