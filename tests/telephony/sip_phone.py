@@ -138,7 +138,7 @@ def main() -> int:
                 player.startTransmit(call.media)
                 call.players.append(player)
             elif c["cmd"] == "level" and call.media is not None:
-                say("level", id=c["id"], rx=call.media.getRxLevel())
+                say("level", id=c["id"], n=c.get("n"), rx=call.media.getRxLevel())
             elif c["cmd"] == "hangup":
                 call.hangup(pj.CallOpParam())
         except pj.Error as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import hashlib
 import json
 import os
@@ -48,6 +49,8 @@ class Sender(threading.Thread):
 
     def __init__(self, url: str, token: str) -> None:
         super().__init__(daemon=True)
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"the Guanxi URL must be http(s): {url!r}")
         self.url, self.token = url, token
         self.outbox: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self.replies: queue.Queue[tuple[str, str, list[dict[str, Any]]]] = queue.Queue()
@@ -58,11 +61,11 @@ class Sender(threading.Thread):
             verbs: list[dict[str, Any]] = []
             for attempt in range(3):
                 try:
-                    req = urllib.request.Request(
+                    req = urllib.request.Request(  # noqa: S310 (http(s) only: checked in __init__)
                         self.url, data=json.dumps(event).encode(), method="POST",
                         headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
                     )  # fmt: skip
-                    with urllib.request.urlopen(req, timeout=15) as r:
+                    with urllib.request.urlopen(req, timeout=15) as r:  # noqa: S310
                         verbs = json.loads(r.read()).get("verbs", [])
                     break
                 except urllib.error.HTTPError as exc:  # a refusal is final: say it and go on
@@ -132,10 +135,8 @@ class Leg(pj.Call):
 
     def stop_play(self) -> None:
         if self.player is not None and self.media is not None:
-            try:
+            with contextlib.suppress(pj.Error):
                 self.player.stopTransmit(self.media)
-            except pj.Error:
-                pass
         self.player = None
 
 
@@ -148,6 +149,7 @@ class Worker:
             "GUANXI_TELEPHONY_TOKEN", ""))  # fmt: skip
         self.legs: dict[str, Leg] = {}
         self.outgoing: set[str] = set()
+        self.ended_legs: list[Leg] = []
         self.next_poll = 0.0
         self.stopping = False
 
@@ -224,6 +226,8 @@ class Worker:
         self.send(leg, {"type": "hangup", "cause": cause})
         self.legs.pop(leg.key, None)
         self.outgoing.discard(leg.key)
+        # PJSIP asserts when a Call object is destroyed inside its own callback: keep it until later
+        self.ended_legs.append(leg)
         log("ended", call_id=leg.key, cause=cause, status=status)
 
     # --- verbs ----------------------------------------------------------------------------------------------
@@ -274,10 +278,8 @@ class Worker:
     def hangup(self, leg: Leg, reason: str) -> None:
         leg.cause = leg.cause or reason
         leg.verbs.clear()
-        try:
+        with contextlib.suppress(pj.Error):
             leg.hangup(pj.CallOpParam())
-        except pj.Error:
-            pass
 
     def play(self, leg: Leg, v: dict[str, Any]) -> None:
         rel = v.get("audio") or ""

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("contact_center", "0004_agent_presence_log"),
         ("customers", "0010_phone_fragment_trigram_index"),
-        ("telephony", "0001_calls_ivr_callbacks"),
+        ("telephony", "0002_outbound_lists_click_to_call"),
         ("workspaces", "0002_personal_data_module"),
     ]
 
