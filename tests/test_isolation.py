@@ -97,6 +97,8 @@ PARAMS: dict[str, Callable[[World, dict], object]] = {
     "entry_id": lambda w, objs: objs["tel_outbound_entry"].pk,
     "menu_id": lambda w, objs: objs["tel_menu"].pk,
     "key": lambda w, objs: "root",
+    # web chat (branch chat)
+    "widget_id": lambda w, objs: objs["chat_widget"].pk,
 }
 
 # Values that must never appear in what the outsider receives.
@@ -230,6 +232,9 @@ def a_objects(world: World, customers) -> dict:
     from tests.telephony.support import tel_call_objects
 
     objs.update(tel_call_objects(world))
+    from tests.webchat.support import webchat_objects
+
+    objs.update(webchat_objects(world, objs))
     from guanxi.analytics.models import AnalysisRun
 
     objs["analysis_run"] = AnalysisRun.all_workspaces.create(
