@@ -184,6 +184,7 @@ def _ws(key: str, origin: str = SITE, lang: str = "en") -> WebsocketCommunicator
     )
 
 
+@pytest.mark.django_db(transaction=True)  # the consumer's database work runs outside the test's transaction
 def test_socket_refuses_unknown_key_and_foreign_origin(world, chat):
     async def run() -> list[tuple]:
         out = []
@@ -200,6 +201,7 @@ def test_socket_refuses_unknown_key_and_foreign_origin(world, chat):
     assert foreign[0] == "origin_refused" and foreign[2] == 4403
 
 
+@pytest.mark.django_db(transaction=True)  # the consumer's database work runs outside the test's transaction
 def test_socket_chat_ack_duplicate_push_and_resume(world, chat):
     with workspace_context(world.ws_a):
         _available(world.sue)
