@@ -20,7 +20,9 @@ from guanxi.ledger.services import audit_record
 from guanxi.telephony import prompts
 from guanxi.telephony.models import Call, IvrMenu, IvrNode, NodeKind, PhoneNumber
 from guanxi.telephony.selectors import get_call_for
+from guanxi.workspaces import permissions
 from guanxi.workspaces.models import Membership
+from guanxi.workspaces.permissions import Module
 
 _KEY = re.compile(r"^[a-z0-9_-]{1,40}$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -179,7 +181,9 @@ def phone_number_assign(
 
 
 def call_note_set(*, actor: Membership, call_id: Any, notes: str) -> Call:
-    """The agent's or supervisor's notes on a call they can see. Audited."""
+    """The agent's or supervisor's notes on a call they can see; needs contact-centre edit rights (a read-only
+    member sees the call, 404 for calls out of view, 403 here). Audited."""
+    permissions.require(actor, Module.CONTACT_CENTER, "edit")
     if len(notes or "") > 5000:
         raise ValidationFailed(fields={"notes": _("At most %(n)s characters.") % {"n": 5000}})
     with transaction.atomic():

@@ -125,6 +125,16 @@ def test_agents_see_their_own_calls_and_others_nothing(world, customers):
     rita = world.client_for(world.rita)  # read-only: sees the workspace's calls, changes nothing
     assert rita.get("/telephony/calls/").status_code == 200
     assert rita.post(f"/telephony/calls/{answered.pk}/", {"notes": "x"}).status_code == 403
+    from guanxi.core.errors import Forbidden
+    from guanxi.telephony import services
+
+    with (
+        workspace_context(world.ws_a),
+        pytest.raises(Forbidden),
+    ):  # the service itself refuses, not only the page
+        services.call_note_set(actor=world.rita, call_id=answered.pk, notes="x")
+    with workspace_context(world.ws_a):
+        assert Call.objects.get(pk=answered.pk).notes == ""
     oscar = world.client_for(world.oscar)  # another workspace's owner
     assert oscar.get(f"/telephony/calls/{answered.pk}/").status_code == 404
     assert oscar.get(f"/telephony/calls/{answered.pk}/recording/").status_code == 404
